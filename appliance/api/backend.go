@@ -1,0 +1,85 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/keystore"
+	"github.com/keywarden/keywarden/appliance/tlsconf"
+	"github.com/keywarden/keywarden/appliance/users"
+)
+
+// State is the appliance state, with the reference API's values.
+type State string
+
+// The appliance states.
+const (
+	Unprovisioned State = "Unprovisioned"
+	Locked        State = "Locked"
+	Operational   State = "Operational"
+	Failed        State = "Failed"
+)
+
+// Session is what an Operational appliance serves from: the stores opened with
+// the domain key. It is nil in every other state.
+type Session struct {
+	Users *users.Directory
+	Keys  *keystore.Store
+}
+
+// Backend is what the API needs from the appliance. The appliance package
+// implements it; the API owns the contract.
+type Backend interface {
+	// State returns the current state and, for Failed or a refused unattended
+	// boot, the reason.
+	State() (State, string)
+	// Session returns the open session, or nil when not Operational.
+	Session() *Session
+
+	Provision(ctx context.Context, unlockPassphrase, adminPassphrase string, systemTime time.Time) error
+	Unlock(ctx context.Context, passphrase string) error
+	Lock(ctx context.Context) error
+	// VerifyUnlockPassphrase authenticates destructive actions while the
+	// appliance is Locked or Failed, when users cannot be read.
+	VerifyUnlockPassphrase(ctx context.Context, passphrase string) error
+
+	SetUnlockPassphrase(ctx context.Context, current, next string) error
+	SetBackupPassphrase(ctx context.Context, current, next string) error
+	UnattendedBoot(ctx context.Context) (bool, error)
+	SetUnattendedBoot(ctx context.Context, on bool) error
+
+	TLS() *tlsconf.Identity
+	GenerateTLS(ctx context.Context, keyType string, bits int) error
+	SetTLSCertificate(ctx context.Context, pemChain []byte) error
+
+	Now() time.Time
+	SetTime(ctx context.Context, t time.Time) error
+
+	SystemInfo(ctx context.Context) SystemInfo
+	Metrics() map[string]any
+
+	Reboot(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+	FactoryReset(ctx context.Context) error
+}
+
+// SystemInfo is the body of GET /system/info. RootOfTrust is a Keywarden
+// extension naming the root of trust, so a development build cannot pass for
+// a protected one.
+type SystemInfo struct {
+	SoftwareVersion string            `json:"softwareVersion"`
+	SoftwareBuild   string            `json:"softwareBuild"`
+	FirmwareVersion string            `json:"firmwareVersion"`
+	HardwareVersion string            `json:"hardwareVersion"`
+	DeviceID        string            `json:"deviceId"`
+	AkPub           map[string]string `json:"akPub"`
+	PCR             map[string]string `json:"pcr"`
+	RootOfTrust     RootOfTrustInfo   `json:"rootOfTrust"`
+}
+
+// RootOfTrustInfo describes the root of trust in /system/info.
+type RootOfTrustInfo struct {
+	Kind            string `json:"kind"`
+	DevelopmentOnly bool   `json:"developmentOnly"`
+	Detail          string `json:"detail,omitempty"`
+}

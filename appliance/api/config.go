@@ -1,0 +1,175 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/tlsconf"
+)
+
+type passphraseChange struct {
+	NewPassphrase     string `json:"newPassphrase"`
+	CurrentPassphrase string `json:"currentPassphrase"`
+}
+
+func decodePassphraseChange(c *call) (passphraseChange, error) {
+	var req passphraseChange
+	if err := c.decode(&req); err != nil {
+		return req, err
+	}
+	return req, passphrase("newPassphrase", req.NewPassphrase)
+}
+
+func handleUnlockPassphrase(c *call) error {
+	req, err := decodePassphraseChange(c)
+	if err != nil {
+		return err
+	}
+	if err := c.s.backend.SetUnlockPassphrase(c.ctx(), req.CurrentPassphrase, req.NewPassphrase); err != nil {
+		return err
+	}
+	c.s.log.Info("unlock passphrase changed", "by", c.user.ID)
+	return c.noContent()
+}
+
+func handleBackupPassphrase(c *call) error {
+	req, err := decodePassphraseChange(c)
+	if err != nil {
+		return err
+	}
+	if err := c.s.backend.SetBackupPassphrase(c.ctx(), req.CurrentPassphrase, req.NewPassphrase); err != nil {
+		return err
+	}
+	c.s.log.Info("backup passphrase changed", "by", c.user.ID)
+	return c.noContent()
+}
+
+func handleGetUnattended(c *call) error {
+	on, err := c.s.backend.UnattendedBoot(c.ctx())
+	if err != nil {
+		return err
+	}
+	status := "off"
+	if on {
+		status = "on"
+	}
+	return c.json(http.StatusOK, map[string]string{"status": status})
+}
+
+func handleSetUnattended(c *call) error {
+	var req struct {
+		Status string `json:"status"`
+	}
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	if req.Status != "on" && req.Status != "off" {
+		return fmt.Errorf("%w: status must be \"on\" or \"off\"", ErrBadRequest)
+	}
+	if err := c.s.backend.SetUnattendedBoot(c.ctx(), req.Status == "on"); err != nil {
+		return err
+	}
+	c.s.log.Info("unattended boot switched", "status", req.Status, "by", c.user.ID)
+	return c.noContent()
+}
+
+func handleTLSPublic(c *call) error {
+	return c.pem(c.s.backend.TLS().PublicPEM())
+}
+
+func handleTLSCert(c *call) error {
+	return c.pem(c.s.backend.TLS().CertPEM())
+}
+
+func handleSetTLSCert(c *call) error {
+	if err := requireType(c.r, typePEM); err != nil {
+		return err
+	}
+	body, err := c.readBody(1 << 20)
+	if err != nil {
+		return err
+	}
+	if err := c.s.backend.SetTLSCertificate(c.ctx(), body); err != nil {
+		return err
+	}
+	c.s.log.Info("TLS certificate replaced", "by", c.user.ID)
+	return c.created("/config/tls/cert.pem", nil)
+}
+
+func handleTLSCSR(c *call) error {
+	var dn tlsconf.DistinguishedName
+	if err := c.decode(&dn); err != nil {
+		return err
+	}
+	csr, err := c.s.backend.TLS().CSR(dn)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return c.pem(csr)
+}
+
+func handleTLSGenerate(c *call) error {
+	var req struct {
+		Type   string `json:"type"`
+		Length int    `json:"length,omitempty"`
+	}
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	if err := c.s.backend.GenerateTLS(c.ctx(), req.Type, req.Length); err != nil {
+		return err
+	}
+	c.s.log.Info("TLS key generated", "type", req.Type, "by", c.user.ID)
+	return c.noContent()
+}
+
+func handleGetTime(c *call) error {
+	return c.json(http.StatusOK, map[string]string{"time": c.s.backend.Now().UTC().Format(time.RFC3339)})
+}
+
+func handleSetTime(c *call) error {
+	var req struct {
+		Time string `json:"time"`
+	}
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	t, err := parseTime("time", req.Time)
+	if err != nil {
+		return err
+	}
+	if err := c.s.backend.SetTime(c.ctx(), t); err != nil {
+		return err
+	}
+	return c.noContent()
+}
+
+func handleSystemInfo(c *call) error {
+	return c.json(http.StatusOK, c.s.backend.SystemInfo(c.ctx()))
+}
+
+func handleReboot(c *call) error {
+	c.s.log.Warn("reboot requested", "by", c.user.ID, "remote", clientIP(c.r))
+	return c.afterResponse(c.s.backend.Reboot)
+}
+
+func handleShutdown(c *call) error {
+	c.s.log.Warn("shutdown requested", "by", c.user.ID, "remote", clientIP(c.r))
+	return c.afterResponse(c.s.backend.Shutdown)
+}
+
+func handleFactoryReset(c *call) error {
+	c.s.log.Warn("factory reset requested", "by", c.user.ID, "remote", clientIP(c.r))
+	return c.afterResponse(c.s.backend.FactoryReset)
+}
+
+// afterResponse asks the backend for a system action; the backend carries it
+// out after this response is written (the server drains requests first).
+func (c *call) afterResponse(action func(context.Context) error) error {
+	if err := action(c.ctx()); err != nil {
+		return err
+	}
+	return c.noContent()
+}

@@ -1,0 +1,202 @@
+// Package appliance is Keywarden's composition root: it reads the
+// configuration, opens the root of trust, the store and the HTTPS identity,
+// runs the state machine (Unprovisioned, Locked, Operational, Failed) and
+// serves the REST API until it is told to stop.
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/api"
+	"github.com/keywarden/keywarden/appliance/keyring"
+	"github.com/keywarden/keywarden/appliance/tlsconf"
+	"github.com/keywarden/keywarden/appliance/vault"
+	"github.com/keywarden/keywarden/cluster"
+	"github.com/keywarden/keywarden/rot"
+	"github.com/keywarden/keywarden/systemd"
+)
+
+// Version and Build are set at link time (-ldflags -X).
+var (
+	Version = "0.1.0-dev"
+	Build   = "unknown"
+)
+
+// action is a system action requested through the API.
+type action int
+
+const (
+	actNone action = iota
+	actReboot
+	actShutdown
+	actFactoryReset
+)
+
+// Appliance is one Keywarden appliance. New starts nothing; Run boots it and
+// serves until its context ends or a shutdown is requested.
+type Appliance struct {
+	cfg     Config
+	log     *slog.Logger
+	notify  *systemd.Notifier
+	kdf     keyring.KDFParams
+	actions chan action
+	started time.Time
+
+	// Set by boot, released by teardown; read-only while serving.
+	rot    rot.RootOfTrust
+	member *cluster.Member
+	kv     cluster.KV
+	local  *vault.Vault // node-local values, sealed under the device key
+	nodeID string
+	tls    *tlsconf.Server // serves tlsID; survives reboots so the listener config stays valid
+	api    *api.Server
+
+	// opMu serialises state transitions (provision, unlock, lock, ...), which
+	// run Argon2id and must not interleave.
+	opMu sync.Mutex
+	// mu guards the fields below, read on every request.
+	mu     sync.RWMutex
+	state  api.State
+	reason string
+	sess   *session
+	offset time.Duration // system time set through the API minus the host clock
+	tlsID  *tlsconf.Identity
+}
+
+// New checks cfg and returns an appliance that is not yet running.
+func New(cfg Config) (*Appliance, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	a := &Appliance{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		notify:  systemd.New(cfg.Logger),
+		kdf:     keyring.DefaultKDF,
+		actions: make(chan action, 1),
+	}
+	if cfg.InsecureTestKDF {
+		a.kdf = keyring.TestKDF
+	}
+	return a, nil
+}
+
+// Run boots the appliance and serves the API until ctx ends or a shutdown is
+// requested. A reboot or factory reset through the API restarts the boot
+// sequence in-process. Run returns nil on a clean stop.
+func (a *Appliance) Run(ctx context.Context) error {
+	a.started = time.Now()
+	if a.cfg.InsecureTestKDF {
+		a.log.Warn("INSECURE: test key-derivation parameters are enabled; every passphrase is trivially brute-forceable. Never use --insecure-test-kdf outside tests.")
+	}
+	for {
+		act, err := a.runOnce(ctx)
+		if err != nil {
+			return err
+		}
+		switch act {
+		case actReboot:
+			a.log.Info("rebooting")
+		case actFactoryReset:
+			a.log.Warn("factory reset: all keys, users and configuration of this node are being erased")
+			if err := a.wipe(ctx); err != nil {
+				return fmt.Errorf("factory reset: %w", err)
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// runOnce boots, serves until told to stop, and tears down.
+func (a *Appliance) runOnce(ctx context.Context) (action, error) {
+	if err := a.boot(ctx); err != nil {
+		a.teardown()
+		return actNone, err
+	}
+	srv, err := a.serve()
+	if err != nil {
+		a.teardown()
+		return actNone, err
+	}
+	a.reportReady()
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	go a.notify.RunWatchdog(wdCtx, a.healthy)
+
+	act := actShutdown
+	select {
+	case <-ctx.Done():
+	case act = <-a.actions:
+	}
+	stopWatchdog()
+	_ = a.notify.Stopping()
+	a.log.Info("stopping", "reason", actionName(act, ctx))
+	a.stopServing(srv)
+	a.teardown()
+	return act, nil
+}
+
+func actionName(act action, ctx context.Context) string {
+	switch {
+	case ctx.Err() != nil:
+		return "signal"
+	case act == actReboot:
+		return "reboot requested"
+	case act == actFactoryReset:
+		return "factory reset requested"
+	}
+	return "shutdown requested"
+}
+
+// request queues a system action; it is carried out once the current
+// responses are written.
+func (a *Appliance) request(act action) error {
+	select {
+	case a.actions <- act:
+		return nil
+	default:
+		return fmt.Errorf("%w: another system action is already in progress", api.ErrPrecondition)
+	}
+}
+
+func (a *Appliance) healthy() bool {
+	st, _ := a.State()
+	return st != api.Failed
+}
+
+// State implements api.Backend.
+func (a *Appliance) State() (api.State, string) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.state, a.reason
+}
+
+func (a *Appliance) setState(st api.State, reason string) {
+	a.mu.Lock()
+	a.state, a.reason = st, reason
+	a.mu.Unlock()
+	status := "state: " + string(st)
+	if reason != "" {
+		status += " (" + reason + ")"
+		a.log.Warn("state changed", "state", st, "reason", reason)
+	} else {
+		a.log.Info("state changed", "state", st)
+	}
+	_ = a.notify.Status(status)
+}
+
+// fail enters the Failed state with a reason an operator can act on.
+func (a *Appliance) fail(reason string, err error) {
+	if err != nil {
+		reason = reason + ": " + err.Error()
+	}
+	a.setState(api.Failed, reason)
+}
+
+var errStopped = errors.New("appliance stopped")

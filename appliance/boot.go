@@ -1,0 +1,206 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/keywarden/keywarden/appliance/api"
+	"github.com/keywarden/keywarden/appliance/keyring"
+	"github.com/keywarden/keywarden/appliance/vault"
+	"github.com/keywarden/keywarden/cluster"
+	"github.com/keywarden/keywarden/rot"
+	"github.com/keywarden/keywarden/rot/soft"
+)
+
+// Files in the data directory.
+const (
+	fileNodeID     = "node-id"
+	fileDeviceKey  = "device-key.sealed" // the device key, sealed by the root of trust
+	fileUnlockSlot = "unlock-slot.json"  // copy of the passphrase-wrapped domain key
+	fileSoftRoT    = "rot-soft.key"      // development root of trust only
+	dirEtcd        = "etcd"
+)
+
+func (a *Appliance) path(name string) string { return filepath.Join(a.cfg.DataDir, name) }
+
+// boot brings up everything the API needs. It returns an error only for
+// problems the operator must fix before the appliance can run at all (bad data
+// directory, missing root of trust); anything else puts it in Failed with a
+// reason, and it still serves the API so the operator can see why.
+func (a *Appliance) boot(ctx context.Context) error {
+	if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.Chmod(a.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("restrict data directory: %w", err)
+	}
+	nodeID, err := loadOrCreateNodeID(a.path(fileNodeID))
+	if err != nil {
+		return err
+	}
+	a.nodeID = nodeID
+	if a.rot, err = a.openRoT(); err != nil {
+		return err
+	}
+	a.describeRoT()
+	deviceKey, err := a.deviceKey(ctx)
+	if err != nil {
+		a.fail("the device key cannot be unsealed by the root of trust", err)
+		return a.ephemeralTLS()
+	}
+	if err := a.startStore(ctx); err != nil {
+		a.fail("the key store did not start", err)
+		return a.ephemeralTLS()
+	}
+	sealer, err := keyring.NewSubSealer(deviceKey, keyring.PurposeLocalStore)
+	if err != nil {
+		return err
+	}
+	a.local = vault.New(a.kv, sealer)
+	if err := a.loadLocal(ctx); err != nil {
+		a.fail("node-local configuration is unreadable (was the device key replaced?)", err)
+		return a.ephemeralTLS()
+	}
+	return a.initialState(ctx)
+}
+
+// openRoT opens the configured root of trust. There is no fallback: a missing
+// root of trust is an error the operator must see.
+func (a *Appliance) openRoT() (rot.RootOfTrust, error) {
+	switch a.cfg.RoT {
+	case "soft":
+		r, err := soft.Open(a.path(fileSoftRoT), a.log.With("component", "rot"))
+		if err != nil {
+			return nil, fmt.Errorf("open soft root of trust: %w", err)
+		}
+		return r, nil
+	case "tpm", "pkcs11":
+		return nil, fmt.Errorf("root of trust %q: %w: this build of keywardend implements only --rot soft so far", a.cfg.RoT, rot.ErrUnavailable)
+	}
+	return nil, fmt.Errorf("root of trust %q is unknown", a.cfg.RoT)
+}
+
+func (a *Appliance) describeRoT() {
+	d, ok := a.rot.(rot.Describer)
+	if !ok {
+		return
+	}
+	desc := d.Describe()
+	if desc.DevelopmentOnly {
+		a.log.Warn("DEVELOPMENT ONLY: the root of trust is a file on disk, not hardware; anyone who copies the data directory can read every key. Use --rot tpm or --rot pkcs11 in production.", "rot", desc.Kind)
+		return
+	}
+	a.log.Info("root of trust opened", "rot", desc.Kind, "detail", desc.Detail)
+}
+
+// deviceKey unseals the node's device key, creating it on first boot.
+func (a *Appliance) deviceKey(ctx context.Context) ([]byte, error) {
+	blob, err := os.ReadFile(a.path(fileDeviceKey))
+	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat(a.path(dirEtcd)); serr == nil {
+			return nil, errors.New("the sealed device key is missing but the store exists; restore the data directory or factory-reset")
+		}
+		return a.createDeviceKey(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read sealed device key: %w", err)
+	}
+	key, err := a.rot.Unseal(ctx, blob)
+	if err != nil {
+		return nil, err
+	}
+	if len(key) != keyring.KeySize {
+		return nil, fmt.Errorf("unsealed device key has %d bytes, want %d", len(key), keyring.KeySize)
+	}
+	return key, nil
+}
+
+func (a *Appliance) createDeviceKey(ctx context.Context) ([]byte, error) {
+	key := keyring.NewKey()
+	blob, err := a.rot.Seal(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("seal new device key: %w", err)
+	}
+	if err := writeFileAtomic(a.path(fileDeviceKey), blob); err != nil {
+		return nil, err
+	}
+	a.log.Info("device key created and sealed by the root of trust")
+	return key, nil
+}
+
+func (a *Appliance) startStore(ctx context.Context) error {
+	m, err := cluster.New(cluster.Config{
+		Name:       a.nodeID,
+		DataDir:    a.path(dirEtcd),
+		PeerListen: a.cfg.PeerListen,
+		Logger:     a.log.With("component", "etcd"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	a.member, a.kv = m, m.KV()
+	return nil
+}
+
+// initialState decides Unprovisioned or Locked and tries unattended boot.
+func (a *Appliance) initialState(ctx context.Context) error {
+	_, err := a.kv.Get(ctx, pathUnlockSlot)
+	if errors.Is(err, cluster.ErrNotFound) {
+		a.setState(api.Unprovisioned, "")
+		return nil
+	}
+	if err != nil {
+		a.fail("the key store is unreadable", err)
+		return nil
+	}
+	a.setState(api.Locked, "")
+	a.tryUnattendedBoot(ctx)
+	return nil
+}
+
+// teardown releases what boot acquired, in reverse order. It is safe after a
+// partial boot.
+func (a *Appliance) teardown() {
+	a.closeSession()
+	if a.member != nil {
+		if err := a.member.Close(); err != nil {
+			a.log.Warn("closing the store", "err", err)
+		}
+		a.member, a.kv, a.local = nil, nil, nil
+	}
+	if a.rot != nil {
+		_ = a.rot.Close()
+		a.rot = nil
+	}
+}
+
+// wipe erases this node's state: root-of-trust material, then the data
+// directory. The next boot starts Unprovisioned.
+func (a *Appliance) wipe(ctx context.Context) error {
+	r, err := a.openRoT()
+	if err == nil {
+		if d, ok := r.(rot.Destroyer); ok {
+			if err := d.Destroy(ctx); err != nil {
+				a.log.Warn("factory reset: root-of-trust material not fully destroyed", "err", err)
+			}
+		}
+		_ = r.Close()
+	}
+	entries, err := os.ReadDir(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(a.path(e.Name())); err != nil {
+			return err
+		}
+	}
+	a.log.Warn("factory reset complete: data directory erased")
+	return nil
+}

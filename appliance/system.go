@@ -1,0 +1,194 @@
+package appliance
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/api"
+	"github.com/keywarden/keywarden/appliance/tlsconf"
+	"github.com/keywarden/keywarden/cluster"
+	"github.com/keywarden/keywarden/rot"
+)
+
+// tryUnattendedBoot unseals the domain key with the root of trust when
+// unattended boot is on. If that fails the appliance stays Locked, says why,
+// and can still be unlocked with the passphrase.
+func (a *Appliance) tryUnattendedBoot(ctx context.Context) {
+	e, err := a.kv.Get(ctx, a.localPath("unattended"))
+	if errors.Is(err, cluster.ErrNotFound) {
+		return
+	}
+	var key []byte
+	if err == nil {
+		key, err = a.rot.Unseal(ctx, e.Value)
+	}
+	if err != nil {
+		a.setState(api.Locked, "unattended boot refused: "+rotReason(err)+"; unlock with the passphrase")
+		return
+	}
+	if err := a.openSession(key); err != nil {
+		a.setState(api.Locked, "unattended boot failed: "+err.Error())
+		return
+	}
+	a.log.Info("unattended boot: unlocked by the root of trust")
+}
+
+// rotReason explains a root-of-trust failure in an operator's words.
+func rotReason(err error) string {
+	switch {
+	case errors.Is(err, rot.ErrPolicy):
+		return "the root of trust's sealing policy is not satisfied (firmware or boot chain changed)"
+	case errors.Is(err, rot.ErrWrongDevice):
+		return "the sealed blob belongs to another device"
+	case errors.Is(err, rot.ErrUnavailable):
+		return "the root of trust is unavailable"
+	}
+	return err.Error()
+}
+
+// UnattendedBoot implements api.Backend.
+func (a *Appliance) UnattendedBoot(ctx context.Context) (bool, error) {
+	_, err := a.kv.Get(ctx, a.localPath("unattended"))
+	if errors.Is(err, cluster.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// SetUnattendedBoot implements api.Backend: on seals the domain key with the
+// root of trust into this node's unattended slot; off deletes the slot.
+func (a *Appliance) SetUnattendedBoot(ctx context.Context, on bool) error {
+	s := a.currentSession()
+	if s == nil {
+		return fmt.Errorf("%w: the appliance is not Operational", api.ErrPrecondition)
+	}
+	op := cluster.Delete(a.localPath("unattended"))
+	if on {
+		blob, err := a.rot.Seal(ctx, s.domainKey)
+		if err != nil {
+			return fmt.Errorf("seal the domain key for unattended boot: %w", err)
+		}
+		op = cluster.Put(a.localPath("unattended"), blob)
+	}
+	_, err := a.kv.Txn(ctx, nil, []cluster.Op{op})
+	return err
+}
+
+// TLS implements api.Backend.
+func (a *Appliance) TLS() *tlsconf.Identity {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.tlsID
+}
+
+// GenerateTLS implements api.Backend.
+func (a *Appliance) GenerateTLS(ctx context.Context, keyType string, bits int) error {
+	id, err := tlsconf.Generate(tlsconf.KeyType(keyType), bits, a.tlsHosts())
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	return a.installTLS(ctx, id)
+}
+
+// SetTLSCertificate implements api.Backend. The current identity is not
+// changed unless the new chain matches its key and is stored.
+func (a *Appliance) SetTLSCertificate(ctx context.Context, pemChain []byte) error {
+	b, err := a.TLS().MarshalBinary()
+	if err != nil {
+		return err
+	}
+	id := new(tlsconf.Identity)
+	if err := id.UnmarshalBinary(b); err != nil {
+		return err
+	}
+	if err := id.SetCertificate(pemChain); err != nil {
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	return a.installTLS(ctx, id)
+}
+
+func (a *Appliance) installTLS(ctx context.Context, id *tlsconf.Identity) error {
+	if err := a.storeTLS(ctx, id); err != nil {
+		return err
+	}
+	a.setTLS(id)
+	return nil
+}
+
+// Now implements api.Backend: the host clock plus the offset set through the
+// API. (Setting the host clock itself is the time-management issue's job.)
+func (a *Appliance) Now() time.Time {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return time.Now().Add(a.offset)
+}
+
+// SetTime implements api.Backend.
+func (a *Appliance) SetTime(ctx context.Context, t time.Time) error {
+	return a.setOffset(ctx, t)
+}
+
+func (a *Appliance) setOffset(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if err := a.storeOffset(ctx, d); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.offset = d
+	a.mu.Unlock()
+	a.log.Info("system time set", "offset", d.Round(time.Millisecond).String())
+	return nil
+}
+
+// SystemInfo implements api.Backend.
+func (a *Appliance) SystemInfo(ctx context.Context) api.SystemInfo {
+	info := api.SystemInfo{
+		SoftwareVersion: Version,
+		SoftwareBuild:   Build,
+		FirmwareVersion: runtime.Version(),
+		AkPub:           map[string]string{},
+		PCR:             map[string]string{},
+	}
+	if d, ok := a.rot.(rot.Describer); ok {
+		desc := d.Describe()
+		info.RootOfTrust = api.RootOfTrustInfo{Kind: desc.Kind, DevelopmentOnly: desc.DevelopmentOnly, Detail: desc.Detail}
+		info.HardwareVersion = "keywarden/" + desc.Kind
+		if desc.DevelopmentOnly {
+			info.HardwareVersion += " (DEVELOPMENT ONLY: no hardware root of trust)"
+		}
+	}
+	if signer, err := a.rot.Identity(ctx); err == nil {
+		if der, err := x509.MarshalPKIXPublicKey(signer.Public()); err == nil {
+			info.AkPub["P256"] = base64.StdEncoding.EncodeToString(der)
+			sum := sha256.Sum256(der)
+			info.DeviceID = base32.StdEncoding.EncodeToString(sum[:])[:10]
+		}
+	}
+	return info
+}
+
+// Metrics implements api.Backend.
+func (a *Appliance) Metrics() map[string]any {
+	st, _ := a.State()
+	return map[string]any{
+		"state":         st,
+		"uptimeSeconds": int64(time.Since(a.started).Seconds()),
+		"goroutines":    runtime.NumGoroutine(),
+	}
+}
+
+// Reboot implements api.Backend.
+func (a *Appliance) Reboot(context.Context) error { return a.request(actReboot) }
+
+// Shutdown implements api.Backend.
+func (a *Appliance) Shutdown(context.Context) error { return a.request(actShutdown) }
+
+// FactoryReset implements api.Backend.
+func (a *Appliance) FactoryReset(context.Context) error { return a.request(actFactoryReset) }

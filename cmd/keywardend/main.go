@@ -1,0 +1,107 @@
+// Command keywardend is the Keywarden appliance daemon: it serves the
+// NetHSM-compatible REST API over HTTPS, keeps its keys in embedded etcd and
+// binds them to a root of trust.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/keywarden/keywarden/appliance"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "keywardend:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, level, err := configure(args)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	a, err := appliance.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return a.Run(ctx)
+}
+
+// configure reads the configuration file, if any, and applies the flags that
+// were set on top of it.
+func configure(args []string) (appliance.Config, slog.Level, error) {
+	fs := flag.NewFlagSet("keywardend", flag.ContinueOnError)
+	var cfg appliance.Config
+	configFile := fs.String("config", "", "configuration file (JSON); flags override it")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the appliance's state (created 0700)")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8443", "HOST:PORT of the HTTPS API")
+	fs.StringVar(&cfg.RoT, "rot", "soft", "root of trust: soft (development only), tpm or pkcs11")
+	fs.StringVar(&cfg.PeerListen, "peer-listen", "", "HOST:PORT for cluster peer traffic (none by default)")
+	fs.StringVar(&cfg.TPMDevice, "tpm-device", "/dev/tpmrm0", "TPM: /dev/tpmrm0, tcp:HOST:PORT or unix:PATH")
+	fs.StringVar(&cfg.TPMPCRs, "tpm-pcrs", "7", "TPM: PCR indices of the sealing policy")
+	fs.StringVar(&cfg.PKCS11Module, "pkcs11-module", "", "PKCS#11: module path")
+	fs.StringVar(&cfg.PKCS11Token, "pkcs11-token", "", "PKCS#11: token label")
+	fs.StringVar(&cfg.PKCS11PINFile, "pkcs11-pin-file", "", "PKCS#11: file holding the user PIN")
+	fs.BoolVar(&cfg.InsecureTestKDF, "insecure-test-kdf", false, "TESTS ONLY: trivially weak passphrase hashing")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return cfg, 0, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, 0, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return cfg, 0, fmt.Errorf("--log-level: %w", err)
+	}
+	if *configFile == "" {
+		return cfg, level, nil
+	}
+	fromFile, err := appliance.LoadConfigFile(*configFile)
+	if err != nil {
+		return cfg, 0, err
+	}
+	fromFlags := cfg
+	cfg = fromFile
+	fs.Visit(func(f *flag.Flag) { overrideFlag(&cfg, fromFlags, f.Name) })
+	if cfg.Listen == "" {
+		cfg.Listen = fromFlags.Listen
+	}
+	return cfg, level, nil
+}
+
+// overrideFlag copies the value of the flag named name from flags into cfg.
+func overrideFlag(cfg *appliance.Config, flags appliance.Config, name string) {
+	switch name {
+	case "data-dir":
+		cfg.DataDir = flags.DataDir
+	case "listen":
+		cfg.Listen = flags.Listen
+	case "rot":
+		cfg.RoT = flags.RoT
+	case "peer-listen":
+		cfg.PeerListen = flags.PeerListen
+	case "tpm-device":
+		cfg.TPMDevice = flags.TPMDevice
+	case "tpm-pcrs":
+		cfg.TPMPCRs = flags.TPMPCRs
+	case "pkcs11-module":
+		cfg.PKCS11Module = flags.PKCS11Module
+	case "pkcs11-token":
+		cfg.PKCS11Token = flags.PKCS11Token
+	case "pkcs11-pin-file":
+		cfg.PKCS11PINFile = flags.PKCS11PINFile
+	case "insecure-test-kdf":
+		cfg.InsecureTestKDF = flags.InsecureTestKDF
+	}
+}

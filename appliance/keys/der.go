@@ -9,11 +9,17 @@ import (
 	"strings"
 )
 
-// PEM block types FromPEM accepts, each with the one parser it gets.
-var pemParsers = map[string]func([]byte) (any, error){
-	"PRIVATE KEY":     x509.ParsePKCS8PrivateKey,
-	"RSA PRIVATE KEY": func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) },
-	"EC PRIVATE KEY":  func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) },
+// pemFormat is the encoding a PEM block type promises and its parser.
+type pemFormat struct {
+	name  string
+	parse func([]byte) (any, error)
+}
+
+// PEM block types FromPEM accepts.
+var pemFormats = map[string]pemFormat{
+	"PRIVATE KEY":     {"PKCS#8", x509.ParsePKCS8PrivateKey},
+	"RSA PRIVATE KEY": {"PKCS#1 RSA", func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) }},
+	"EC PRIVATE KEY":  {"SEC1 EC", func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) }},
 }
 
 // FromPEM builds a key from exactly one unencrypted PEM block: "PRIVATE KEY"
@@ -31,13 +37,13 @@ func FromPEM(pemBytes []byte, mechs []Mechanism) (*Key, error) {
 	if block.Type == "ENCRYPTED PRIVATE KEY" || block.Headers["Proc-Type"] != "" {
 		return nil, unsupportedf("import PEM: encrypted private keys are not supported, decrypt the key first")
 	}
-	parse, ok := pemParsers[block.Type]
+	format, ok := pemFormats[block.Type]
 	if !ok {
 		return nil, invalidf("import PEM: block type %q is not a private key, want PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY", block.Type)
 	}
-	priv, err := parse(block.Bytes)
+	priv, err := format.parse(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("import PEM %s block: %w", block.Type, parseError(block.Bytes, err))
+		return nil, fmt.Errorf("import PEM %s block: %w", block.Type, parseError(block.Bytes, format.name, err))
 	}
 	k, err := newAsymmetric(priv, mechs)
 	if err != nil {
@@ -105,12 +111,13 @@ func parseDER(der []byte) (any, error) {
 
 // parseError turns a parser's error into ErrUnsupported when the structure
 // names an algorithm or curve we know but do not support, else ErrInvalid.
-// The parser's message carries no key material, so it is kept.
-func parseError(der []byte, err error) error {
+// The parser's message carries no key material and may help (an RSA key that
+// fails validation says why), so it is kept in parentheses.
+func parseError(der []byte, format string, err error) error {
 	if uerr := unsupportedAlgorithm(der); uerr != nil {
 		return uerr
 	}
-	return invalidf("%v", err)
+	return invalidf("not a valid %s private key (%v)", format, err)
 }
 
 // Object identifiers of key algorithms and curves that other tools put into

@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"crypto"
 	"crypto/rsa"
 	"errors"
 	"sync"
@@ -77,4 +78,10 @@ func checkErr(t testing.TB, err, want error) {
 	case want != nil && !errors.Is(err, want):
 		t.Fatalf("got error %v, want one wrapping %v", err, want)
 	}
+}
+
+// samePublic reports whether two public keys of the standard library are equal.
+func samePublic(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
 }

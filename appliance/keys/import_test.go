@@ -25,7 +25,7 @@ var b64 = base64.StdEncoding.EncodeToString
 // generation is slow.
 var stdRSA1024 = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 1024) })
 
-func mustStdRSA(t *testing.T) *rsa.PrivateKey {
+func mustStdRSA(t testing.TB) *rsa.PrivateKey {
 	t.Helper()
 	priv, err := stdRSA1024()
 	if err != nil {

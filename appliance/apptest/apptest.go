@@ -1,0 +1,261 @@
+// Package apptest runs the real keywardend binary for end-to-end tests: it
+// builds (or finds) the binary, starts it in a temporary data directory on a
+// free loopback port, waits until the API answers, and stops it when the test
+// ends. Tests drive it over real HTTPS.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/client"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// Binary returns the keywardend binary: $KEYWARDEN_BIN when set (the Makefile
+// sets it), otherwise one built once per test process.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("KEYWARDEN_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() { builtBin, buildErr = build("keywardend") })
+	if buildErr != nil {
+		t.Fatalf("build keywardend: %v", buildErr)
+	}
+	return builtBin
+}
+
+func build(name string) (string, error) {
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "keywarden-bin-")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, b)
+	}
+	return out, nil
+}
+
+// Daemon is one running keywardend.
+type Daemon struct {
+	t       testing.TB
+	bin     string
+	DataDir string
+	Addr    string // host:port of the API
+	URL     string // https://host:port/api/v1
+	Args    []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	logs *syncBuffer // stderr of every run, appended
+	done chan error
+}
+
+// Options adjust Start.
+type Options struct {
+	DataDir string   // empty: a new temporary directory
+	Args    []string // extra flags
+	// StrongKDF keeps the production Argon2id cost; by default tests use
+	// --insecure-test-kdf so they run fast.
+	StrongKDF bool
+}
+
+// Start runs keywardend and waits until its API answers. The daemon is
+// stopped, and must have exited cleanly, when the test ends.
+func Start(t testing.TB, opts Options) *Daemon {
+	t.Helper()
+	d := &Daemon{t: t, bin: Binary(t), DataDir: opts.DataDir, logs: &syncBuffer{}}
+	if d.DataDir == "" {
+		d.DataDir = filepath.Join(t.TempDir(), "data")
+	}
+	d.Addr = freeAddr(t)
+	d.URL = "https://" + d.Addr + "/api/v1"
+	d.Args = append([]string{"--data-dir", d.DataDir, "--listen", d.Addr, "--rot", "soft", "--log-level", "debug"}, opts.Args...)
+	if !opts.StrongKDF {
+		d.Args = append(d.Args, "--insecure-test-kdf")
+	}
+	d.start()
+	t.Cleanup(func() {
+		if d.Running() {
+			d.Stop()
+		}
+	})
+	return d
+}
+
+func (d *Daemon) start() {
+	d.t.Helper()
+	cmd := exec.Command(d.bin, d.Args...)
+	cmd.Stdout = d.logs
+	cmd.Stderr = d.logs
+	if err := cmd.Start(); err != nil {
+		d.t.Fatalf("start keywardend: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	d.mu.Lock()
+	d.cmd, d.done = cmd, done
+	d.mu.Unlock()
+	d.waitServing(15 * time.Second)
+}
+
+// waitServing polls /health/state until it answers.
+func (d *Daemon) waitServing(limit time.Duration) {
+	d.t.Helper()
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-d.done:
+			d.t.Fatalf("keywardend exited during start: %v\n%s", err, d.Logs())
+		default:
+		}
+		if resp, err := hc.Get(d.URL + "/health/state"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.t.Fatalf("keywardend did not serve within %v\n%s", limit, d.Logs())
+}
+
+// Running reports whether the process is alive.
+func (d *Daemon) Running() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil {
+		return false
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop sends SIGTERM and fails the test unless the daemon exits cleanly
+// within 5 seconds. It returns how long the shutdown took.
+func (d *Daemon) Stop() time.Duration {
+	d.t.Helper()
+	d.mu.Lock()
+	cmd, done := d.cmd, d.done
+	d.cmd = nil
+	d.mu.Unlock()
+	if cmd == nil {
+		return 0
+	}
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			d.t.Errorf("keywardend exited with %v after SIGTERM\n%s", err, d.Logs())
+		}
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		d.t.Errorf("keywardend did not stop within 5 s of SIGTERM\n%s", d.Logs())
+	}
+	return time.Since(start)
+}
+
+// Restart stops and starts the daemon on the same data directory and port.
+func (d *Daemon) Restart() {
+	d.t.Helper()
+	d.Stop()
+	d.start()
+}
+
+// WaitExit waits for the process to exit by itself (after a shutdown request).
+func (d *Daemon) WaitExit(limit time.Duration) error {
+	d.t.Helper()
+	d.mu.Lock()
+	done := d.done
+	d.mu.Unlock()
+	select {
+	case err := <-done:
+		d.mu.Lock()
+		d.cmd = nil
+		d.mu.Unlock()
+		return err
+	case <-time.After(limit):
+		return fmt.Errorf("keywardend still running after %v", limit)
+	}
+}
+
+// Logs returns everything the daemon wrote so far.
+func (d *Daemon) Logs() string { return d.logs.String() }
+
+// Client returns an API client for the daemon, authenticated as user when
+// user is not empty. The appliance's self-signed certificate is trusted by
+// fetching it once (tests run on loopback).
+func (d *Daemon) Client(user, passphrase string) *client.Client {
+	d.t.Helper()
+	c, err := client.New(client.Options{URL: d.URL, User: user, Passphrase: passphrase, Insecure: true, Timeout: 30 * time.Second})
+	if err != nil {
+		d.t.Fatalf("client: %v", err)
+	}
+	d.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Context returns a context bounded for one test step.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -51,8 +51,11 @@ func (k *Key) Public() crypto.PublicKey {
 }
 
 // String returns the key's type and mechanisms, never its material.
+//
+// String, Format and LogValue have value receivers so that they also cover a
+// Key value, which fmt would otherwise print field by field.
 func (k Key) String() string {
-	return fmt.Sprintf("%s key %v", k.typ, k.mechs)
+	return fmt.Sprintf("%s key %v", k.typeName(), k.mechs)
 }
 
 // Format makes every fmt verb, including %#v and %x, print String, so that

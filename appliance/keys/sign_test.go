@@ -176,3 +176,21 @@ func TestSignPKCS1NoDigestInfoAdded(t *testing.T) {
 		t.Fatalf("signature is not over the raw message: %v", err)
 	}
 }
+
+// Keys are shared by all request handlers; run with -race to check.
+func TestSignConcurrent(t *testing.T) {
+	k := sharedRSA(t, 1024)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			h := sha256.Sum256([]byte("concurrent"))
+			_, err := k.Sign(keys.SignPSSSHA256, h[:])
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Errorf("Sign: %v", err)
+		}
+	}
+}

@@ -24,23 +24,34 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
+	buildMu sync.Mutex
+	built   = map[string]string{}
 )
 
 // Binary returns the keywardend binary: $KEYWARDEN_BIN when set (the Makefile
 // sets it), otherwise one built once per test process.
-func Binary(t testing.TB) string {
+func Binary(t testing.TB) string { return binary(t, "keywardend", "KEYWARDEN_BIN") }
+
+// Kwctl returns the kwctl binary: $KWCTL_BIN when set, otherwise one built
+// once per test process.
+func Kwctl(t testing.TB) string { return binary(t, "kwctl", "KWCTL_BIN") }
+
+func binary(t testing.TB, name, env string) string {
 	t.Helper()
-	if p := os.Getenv("KEYWARDEN_BIN"); p != "" {
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	buildOnce.Do(func() { builtBin, buildErr = build("keywardend") })
-	if buildErr != nil {
-		t.Fatalf("build keywardend: %v", buildErr)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
 	}
-	return builtBin
+	p, err := build(name)
+	if err != nil {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	built[name] = p
+	return p
 }
 
 func build(name string) (string, error) {
@@ -69,6 +80,7 @@ type Daemon struct {
 	Addr    string // host:port of the API
 	URL     string // https://host:port/api/v1
 	Args    []string
+	Env     []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -80,6 +92,11 @@ type Daemon struct {
 type Options struct {
 	DataDir string   // empty: a new temporary directory
 	Args    []string // extra flags
+	// Env is added to the daemon's environment (for example NOTIFY_SOCKET).
+	Env []string
+	// NoWait returns as soon as the process started, without waiting for the
+	// API (for tests of start-up itself).
+	NoWait bool
 	// StrongKDF keeps the production Argon2id cost; by default tests use
 	// --insecure-test-kdf so they run fast.
 	StrongKDF bool
@@ -89,7 +106,7 @@ type Options struct {
 // stopped, and must have exited cleanly, when the test ends.
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	d := &Daemon{t: t, bin: Binary(t), DataDir: opts.DataDir, logs: &syncBuffer{}}
+	d := &Daemon{t: t, bin: Binary(t), DataDir: opts.DataDir, Env: opts.Env, logs: &syncBuffer{}}
 	if d.DataDir == "" {
 		d.DataDir = filepath.Join(t.TempDir(), "data")
 	}
@@ -99,7 +116,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if !opts.StrongKDF {
 		d.Args = append(d.Args, "--insecure-test-kdf")
 	}
-	d.start()
+	d.start(!opts.NoWait)
 	t.Cleanup(func() {
 		if d.Running() {
 			d.Stop()
@@ -108,9 +125,10 @@ func Start(t testing.TB, opts Options) *Daemon {
 	return d
 }
 
-func (d *Daemon) start() {
+func (d *Daemon) start(wait bool) {
 	d.t.Helper()
 	cmd := exec.Command(d.bin, d.Args...)
+	cmd.Env = append(os.Environ(), d.Env...)
 	cmd.Stdout = d.logs
 	cmd.Stderr = d.logs
 	if err := cmd.Start(); err != nil {
@@ -121,7 +139,9 @@ func (d *Daemon) start() {
 	d.mu.Lock()
 	d.cmd, d.done = cmd, done
 	d.mu.Unlock()
-	d.waitServing(15 * time.Second)
+	if wait {
+		d.waitServing(15 * time.Second)
+	}
 }
 
 // waitServing polls /health/state until it answers.
@@ -190,7 +210,7 @@ func (d *Daemon) Stop() time.Duration {
 func (d *Daemon) Restart() {
 	d.t.Helper()
 	d.Stop()
-	d.start()
+	d.start(true)
 }
 
 // WaitExit waits for the process to exit by itself (after a shutdown request).

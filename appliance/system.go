@@ -65,6 +65,8 @@ func (a *Appliance) UnattendedBoot(ctx context.Context) (bool, error) {
 // SetUnattendedBoot implements api.Backend: on seals the domain key with the
 // root of trust into this node's unattended slot; off deletes the slot.
 func (a *Appliance) SetUnattendedBoot(ctx context.Context, on bool) error {
+	a.opMu.Lock() // a concurrent Lock must not clear the domain key mid-seal
+	defer a.opMu.Unlock()
 	s := a.currentSession()
 	if s == nil {
 		return fmt.Errorf("%w: the appliance is not Operational", api.ErrPrecondition)

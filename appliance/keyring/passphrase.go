@@ -29,9 +29,10 @@ var TestKDF = KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 var ErrWrongPassphrase = errors.New("keyring: wrong passphrase")
 
 // Validate reports whether the parameters are within the bounds this code
-// accepts from storage (so a corrupt record cannot demand gigabytes).
+// accepts from storage: at most 256 MiB and 8 passes, so a corrupt or hostile
+// record cannot exhaust an appliance (two verifications may run at once).
 func (p KDFParams) Validate() error {
-	if p.Time < 1 || p.Time > 16 || p.MemoryKiB < 8 || p.MemoryKiB > 1<<20 || p.Threads < 1 || p.Threads > 16 {
+	if p.Time < 1 || p.Time > 8 || p.MemoryKiB < 8 || p.MemoryKiB > 256<<10 || p.Threads < 1 || p.Threads > 16 {
 		return fmt.Errorf("keyring: argon2id parameters out of bounds: %+v", p)
 	}
 	return nil

@@ -126,6 +126,14 @@ func (s *Store) Get(ctx context.Context, ns, id string) (*Record, error) {
 	return r, nil
 }
 
+// forgetOperations drops the operation counter of a deleted key, so a new key
+// under the same ID starts from zero.
+func (s *Store) forgetOperations(path string) {
+	s.mu.Lock()
+	delete(s.ops, path)
+	s.mu.Unlock()
+}
+
 // counter returns the operation counter of path; s.mu must be held.
 func (s *Store) counter(path string) *atomic.Uint64 {
 	c, ok := s.ops[path]
@@ -211,6 +219,9 @@ func (s *Store) Delete(ctx context.Context, ns, id string) error {
 	_, err = s.vault.Txn(ctx, []cluster.Cond{cluster.Unchanged(path, r.rev)},
 		cluster.Delete(path), cluster.Delete(certPath(ns, id)))
 	s.Invalidate(path)
+	if err == nil {
+		s.forgetOperations(path)
+	}
 	return conflict(err)
 }
 
@@ -220,6 +231,11 @@ func (s *Store) Move(ctx context.Context, ns, id, newID string) error {
 	r, err := s.Get(ctx, ns, id)
 	if err != nil {
 		return err
+	}
+	if newID == id {
+		// The Txn below would put and delete one key, which etcd refuses
+		// with an error that is not a conflict.
+		return fmt.Errorf("key %q: %w", newID, ErrExists)
 	}
 	moved := *r
 	moved.ID = newID
@@ -237,6 +253,9 @@ func (s *Store) Move(ctx context.Context, ns, id, newID string) error {
 	_, err = s.vault.Txn(ctx, conds, ops...)
 	s.Invalidate(KeyPath(ns, id))
 	s.Invalidate(KeyPath(ns, newID))
+	if err == nil {
+		s.forgetOperations(KeyPath(ns, id))
+	}
 	if errors.Is(err, cluster.ErrConflict) {
 		if _, gerr := s.vault.Get(ctx, KeyPath(ns, newID)); gerr == nil {
 			return fmt.Errorf("key %q: %w", newID, ErrExists)

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -39,11 +40,18 @@ func (k *Key) CSR(dn DistinguishedName) ([]byte, error) {
 	if k.signer == nil {
 		return nil, invalidf("csr: %s keys have no public key", k.typeName())
 	}
+	return SignCSR(k.signer, dn)
+}
+
+// SignCSR returns a PEM "CERTIFICATE REQUEST" for signer's public key with the
+// subject and SANs of dn, signed by signer. It serves the key API and the
+// appliance's own TLS key alike. Errors wrap ErrInvalid for a bad dn.
+func SignCSR(signer crypto.Signer, dn DistinguishedName) ([]byte, error) {
 	tmpl, err := dn.template()
 	if err != nil {
 		return nil, fmt.Errorf("csr: %w", err)
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, k.signer)
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, signer)
 	if err != nil {
 		return nil, fmt.Errorf("csr: %w", err)
 	}
@@ -76,7 +84,12 @@ func (dn DistinguishedName) template() (*x509.CertificateRequest, error) {
 	tmpl := &x509.CertificateRequest{Subject: subject}
 	sans := dn.SubjectAltNames
 	if sans == nil {
+		// The common name is the only SAN: an IP SAN when it is an address,
+		// since a DNS SAN holding an address matches nothing.
 		sans = []string{dn.CommonName}
+		if net.ParseIP(dn.CommonName) != nil {
+			sans = []string{"IP:" + dn.CommonName}
+		}
 	}
 	for _, san := range sans {
 		if err := addSAN(tmpl, san); err != nil {

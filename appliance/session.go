@@ -81,6 +81,8 @@ func (a *Appliance) watchCaches(ctx context.Context, s *session) {
 	for ctx.Err() == nil {
 		for ev := range a.kv.Watch(ctx, "/kw/v1/") {
 			switch {
+			case strings.HasPrefix(ev.Key, keystore.KeyPrefix) && ev.Deleted:
+				s.Keys.Forget(ev.Key)
 			case strings.HasPrefix(ev.Key, keystore.KeyPrefix), strings.HasPrefix(ev.Key, keystore.CertPrefix):
 				s.Keys.Invalidate(ev.Key)
 			case strings.HasPrefix(ev.Key, users.UserPrefix):

@@ -292,7 +292,7 @@ func handleDeleteNamespace(c *call) error {
 	if err := c.sess.Users.DeleteNamespace(c.ctx(), ns, keystore.NamespaceOps(ns)...); err != nil {
 		return err
 	}
-	c.sess.Keys.Invalidate("")
+	c.sess.Keys.Forget(keystore.NamespaceDir(ns))
 	c.s.log.Info("namespace deleted with its keys", "namespace", ns, "by", c.user.ID)
 	return c.noContent()
 }

@@ -126,13 +126,33 @@ func (s *Store) Get(ctx context.Context, ns, id string) (*Record, error) {
 	return r, nil
 }
 
-// forgetOperations drops the operation counter of a deleted key, so a new key
-// under the same ID starts from zero.
-func (s *Store) forgetOperations(path string) {
+// forgetOperations drops the operation counters of deleted keys, so a new key
+// under the same ID starts from zero. where is a key path, or a directory
+// ending in "/" for every key below it (key IDs contain no "/").
+func (s *Store) forgetOperations(where string) {
 	s.mu.Lock()
-	delete(s.ops, path)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if !strings.HasSuffix(where, "/") {
+		delete(s.ops, where)
+		return
+	}
+	for path := range s.ops {
+		if strings.HasPrefix(path, where) {
+			delete(s.ops, path)
+		}
+	}
 }
+
+// Forget drops everything this node holds about deleted keys: cache entries
+// and operation counters. where is a key path or a namespace directory (see
+// NamespaceDir). The store watch calls it for deletions on other nodes.
+func (s *Store) Forget(where string) {
+	s.Invalidate("")
+	s.forgetOperations(where)
+}
+
+// NamespaceDir is the store directory of namespace ns's keys.
+func NamespaceDir(ns string) string { return KeyPrefix + nsDir(ns) + "/" }
 
 // counter returns the operation counter of path; s.mu must be held.
 func (s *Store) counter(path string) *atomic.Uint64 {
@@ -170,7 +190,7 @@ func (s *Store) Invalidate(path string) {
 
 // List returns the IDs of the keys in namespace ns that start with prefix.
 func (s *Store) List(ctx context.Context, ns, prefix string) ([]string, error) {
-	dir := KeyPrefix + nsDir(ns) + "/"
+	dir := NamespaceDir(ns)
 	entries, err := s.vault.KV().List(ctx, dir+prefix)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
@@ -289,7 +309,7 @@ func (s *Store) Update(ctx context.Context, ns, id string, change func(r *Record
 // NamespaceOps returns the operations that delete every key of namespace ns.
 func NamespaceOps(ns string) []cluster.Op {
 	return []cluster.Op{
-		cluster.DeletePrefix(KeyPrefix + nsDir(ns) + "/"),
+		cluster.DeletePrefix(NamespaceDir(ns)),
 		cluster.DeletePrefix(CertPrefix + nsDir(ns) + "/"),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"hash"
 	"sync"
 	"time"
 
@@ -20,9 +21,10 @@ const CredentialTTL = 5 * time.Minute
 // keeps only an HMAC of the pair under a per-session random key, never the
 // passphrase, and compares MACs in constant time.
 type credCache struct {
-	key []byte
-	mu  sync.Mutex
-	ok  map[string]verified
+	macs sync.Pool // of hash.Hash: HMAC-SHA256 under the session key, reused
+	key  []byte
+	mu   sync.Mutex
+	ok   map[string]verified
 	// argon limits concurrent Argon2id runs: each may take tens of MiB.
 	argon chan struct{}
 }
@@ -34,11 +36,17 @@ type verified struct {
 }
 
 func newCredCache(key []byte) *credCache {
-	return &credCache{key: key, ok: map[string]verified{}, argon: make(chan struct{}, 2)}
+	c := &credCache{key: key, ok: map[string]verified{}, argon: make(chan struct{}, 2)}
+	c.macs.New = func() any { return hmac.New(sha256.New, c.key) }
+	return c
 }
 
+// mac runs on every authenticated request, so the HMAC state is pooled
+// rather than rebuilt (hmac.New hashes the key twice and allocates).
 func (c *credCache) mac(id, passphrase string) [sha256.Size]byte {
-	m := hmac.New(sha256.New, c.key)
+	m := c.macs.Get().(hash.Hash)
+	defer c.macs.Put(m)
+	m.Reset()
 	m.Write([]byte(id))
 	m.Write([]byte{0})
 	m.Write([]byte(passphrase))

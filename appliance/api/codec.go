@@ -82,6 +82,19 @@ func (c *call) noContent() error {
 	return nil
 }
 
+// changed answers an idempotent update: 204 when it changed something, 304
+// when everything was already so.
+func (c *call) changed(changed bool, err error) error {
+	if err != nil {
+		return err
+	}
+	if !changed {
+		c.w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	return c.noContent()
+}
+
 func (c *call) pem(b []byte) error {
 	c.w.Header().Set("Content-Type", "application/x-pem-file")
 	c.w.WriteHeader(http.StatusOK)

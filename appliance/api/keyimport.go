@@ -125,14 +125,7 @@ func handleSetLabel(c *call) error {
 		r.Label = *req.Label
 		return changed, nil
 	})
-	if err != nil {
-		return err
-	}
-	if !changed {
-		c.w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	return c.noContent()
+	return c.changed(changed, err)
 }
 
 func handleDeleteLabel(c *call) error {

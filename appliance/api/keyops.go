@@ -253,14 +253,7 @@ func handleAddKeyTag(c *call) error {
 		r.Tags = tags
 		return changed, nil
 	})
-	if err != nil {
-		return err
-	}
-	if !changed {
-		c.w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	return c.noContent()
+	return c.changed(changed, err)
 }
 
 func handleRemoveKeyTag(c *call) error {

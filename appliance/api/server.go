@@ -33,8 +33,9 @@ func New(backend Backend, logger *slog.Logger) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+Prefix+rt.path, s.dispatch(rt))
 	}
-	s.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "no such endpoint: " + r.Method + " " + r.URL.Path})
+	// Everything else, inside the API or not, is a JSON 404 too.
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "no such endpoint: " + r.Method + " " + r.URL.Path + " (the API is under " + Prefix + ")"})
 	})
 	return s
 }

@@ -191,14 +191,7 @@ func handleAddUserTag(c *call) error {
 		return err
 	}
 	added, err := c.sess.Users.AddTag(c.ctx(), id, c.r.PathValue("Tag"))
-	if err != nil {
-		return err
-	}
-	if !added {
-		c.w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	return c.noContent()
+	return c.changed(added, err)
 }
 
 func handleRemoveUserTag(c *call) error {

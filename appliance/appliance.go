@@ -6,7 +6,6 @@ package appliance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -198,5 +197,3 @@ func (a *Appliance) fail(reason string, err error) {
 	}
 	a.setState(api.Failed, reason)
 }
-
-var errStopped = errors.New("appliance stopped")

@@ -30,7 +30,8 @@ func rsaEncrypt(t *testing.T, pub *rsa.PublicKey, mode keys.DecryptMode, msg []b
 		m := new(big.Int).SetBytes(msg)
 		ct = m.Exp(m, big.NewInt(int64(pub.E)), pub.N).FillBytes(make([]byte, pub.Size()))
 	case keys.DecryptPKCS1:
-		ct, err = rsa.EncryptPKCS1v15(rand.Reader, pub, msg) //nolint:staticcheck // the mode under test
+		//lint:ignore SA1019 the mode under test
+		ct, err = rsa.EncryptPKCS1v15(rand.Reader, pub, msg)
 	default:
 		ct, err = rsa.EncryptOAEP(oaepHashes[mode].New(), rand.Reader, pub, msg, nil)
 	}

@@ -51,6 +51,7 @@ func (k *Key) decrypt(mode DecryptMode, ct, iv []byte) ([]byte, error) {
 		// Deprecated in Go 1.26 because PKCS#1 v1.5 decryption invites
 		// padding oracles; the API offers it (as NetHSM does) and a key
 		// only allows it when created with RSA_Decryption_PKCS1.
+		//lint:ignore SA1019 the reference API's PKCS1 mode; see the comment above.
 		pt, err := rsa.DecryptPKCS1v15(nil, priv, ct)
 		return pt, decryptionError(err)
 	default:

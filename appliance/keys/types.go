@@ -65,16 +65,6 @@ func (t Type) checkSupported() error {
 	return nil
 }
 
-// isEC reports whether t is a short-Weierstrass curve used with ECDSA.
-func (t Type) isEC() bool {
-	switch t {
-	case TypeECP256, TypeECP384, TypeECP521, TypeECP256K1,
-		TypeBrainpoolP256, TypeBrainpoolP384, TypeBrainpoolP512:
-		return true
-	}
-	return false
-}
-
 // Mechanism is an operation a key is allowed to perform, spelled as the
 // KeyMechanism enum of the NetHSM API.
 type Mechanism string

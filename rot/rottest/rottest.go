@@ -229,12 +229,12 @@ func testConcurrent(t *testing.T, open, _ Opener) {
 			s := secret(i + 1)
 			blob, err := r.Seal(context.Background(), s)
 			if err != nil {
-				errs <- fmt.Errorf("Seal: %w", err)
+				errs <- fmt.Errorf("seal: %w", err)
 				return
 			}
 			got, err := r.Unseal(context.Background(), blob)
 			if err != nil || !bytes.Equal(got, s) {
-				errs <- fmt.Errorf("Unseal: got %x, %v; want %x", got, err, s)
+				errs <- fmt.Errorf("unseal: got %x, %v; want %x", got, err, s)
 			}
 		})
 	}

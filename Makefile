@@ -5,12 +5,15 @@ DATA_DIR  ?= .keywarden-data
 LISTEN    ?= 127.0.0.1:8443
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/keywarden/keywarden/appliance.Build=$(VERSION)
-# Short, bounded fuzz runs inside `make test`; `make fuzz FUZZTIME=10m` for long ones.
-FUZZTIME  ?= 10s
+# Short, bounded fuzz runs inside `make test` (Go's fuzzer reports its first
+# batch only after ~10 s, so shorter runs barely fuzz); `make fuzz FUZZTIME=10m`
+# for long ones.
+FUZZTIME  ?= 30s
 FUZZ_TARGETS := \
 	./appliance/keys:FuzzFromJSON \
 	./appliance/keys:FuzzFromPEM \
 	./appliance/keys:FuzzFromDER \
+	./appliance/keys:FuzzUnmarshalBinary \
 	./appliance/api:FuzzDecodeRequests
 # Debian packages the tests need, as "command:package".
 TEST_DEPS := systemd-analyze:systemd openssl:openssl

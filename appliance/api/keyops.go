@@ -9,6 +9,12 @@ import (
 	"github.com/keywarden/keywarden/appliance/users"
 )
 
+// signResponse is the hot path's answer: a struct (not a map) so encoding it
+// needs no key sorting; []byte encodes as standard base64.
+type signResponse struct {
+	Signature []byte `json:"signature"`
+}
+
 // usableKey loads the key for a cryptographic operation and applies its
 // restrictions to the calling Operator.
 func usableKey(c *call) (*keystore.Record, error) {
@@ -66,7 +72,7 @@ func handleSign(c *call) error {
 		return err
 	}
 	rec.CountOperation()
-	return c.json(http.StatusOK, map[string]string{"signature": b64.EncodeToString(sig)})
+	return c.json(http.StatusOK, signResponse{Signature: sig})
 }
 
 func handleDecrypt(c *call) error {

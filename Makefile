@@ -16,7 +16,7 @@ FUZZ_TARGETS := \
 	./appliance/keys:FuzzUnmarshalBinary \
 	./appliance/api:FuzzDecodeRequests
 # Debian packages the tests need, as "command:package".
-TEST_DEPS := systemd-analyze:systemd openssl:openssl
+TEST_DEPS := systemd-analyze:systemd openssl:openssl softhsm2-util:softhsm2 swtpm:swtpm swtpm_setup:swtpm-tools tpm2_pcrextend:tpm2-tools
 
 .PHONY: all build run test test-deps unit fuzz bench lint clean
 

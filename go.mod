@@ -5,6 +5,11 @@ go 1.26.0
 require golang.org/x/crypto v0.58.0
 
 require (
+	github.com/google/go-tpm v0.9.8
+	github.com/miekg/pkcs11 v1.1.2
+)
+
+require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

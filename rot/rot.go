@@ -20,7 +20,9 @@ type RootOfTrust interface {
 	// Unseal recovers a secret sealed by Seal on this device. It returns an error
 	// wrapping ErrPolicy when the device state no longer satisfies the sealing
 	// policy, ErrWrongDevice when the blob was sealed by another device, and
-	// ErrMalformed when the blob is not a sealed blob at all.
+	// ErrMalformed when the blob is not a sealed blob at all or fails
+	// authentication. Every method returns ErrClosed after Close; reopening
+	// the same device keeps its identity and unseals its old blobs.
 	Unseal(ctx context.Context, blob []byte) ([]byte, error)
 	// Identity returns the device identity key. Its private part never leaves
 	// the root of trust (except for the development-only soft backend).
@@ -41,6 +43,22 @@ type Description struct {
 	Detail          string // human-readable, e.g. token label or TPM path
 }
 
+// MaxSecretSize is the largest secret every backend can seal (a TPM sealed
+// data object holds 128 bytes).
+const MaxSecretSize = 128
+
+// Random is implemented by roots of trust with a hardware random number
+// generator; the appliance mixes its output into the keys it generates.
+type Random interface {
+	Random(ctx context.Context, n int) ([]byte, error)
+}
+
+// Attester is implemented by roots of trust that measure the platform: it
+// returns the current values of the PCRs in the sealing policy, by index.
+type Attester interface {
+	PCRs(ctx context.Context) (map[int][]byte, error)
+}
+
 // Destroyer is implemented by roots of trust that persisted material of their own
 // (TPM objects, token objects, key files) which a factory reset must erase.
 type Destroyer interface {
@@ -57,6 +75,10 @@ var (
 	ErrMalformed = errors.New("root of trust: malformed sealed blob")
 	// ErrUnavailable means the hardware is missing or cannot be opened.
 	ErrUnavailable = errors.New("root of trust: unavailable")
+	// ErrAuth means the root of trust refused the credentials it was given
+	// (a PKCS#11 PIN). Backends never retry, so a token cannot be locked by a
+	// retry loop.
+	ErrAuth = errors.New("root of trust: credentials refused")
 	// ErrClosed means the root of trust was used after Close.
 	ErrClosed = errors.New("root of trust: closed")
 )

@@ -23,9 +23,9 @@ import (
 	"github.com/keywarden/keywarden/rot"
 )
 
-// MaxSecretSize is the largest secret the suite seals. It is the TPM 2.0
-// limit for a sealed data object, so every backend must support it.
-const MaxSecretSize = 128
+// MaxSecretSize is the largest secret the suite seals: rot.MaxSecretSize,
+// which every backend must support.
+const MaxSecretSize = rot.MaxSecretSize
 
 // Opener opens a root of trust for a test. Calling it again must reopen the
 // same device with the same persisted state (identity and sealing keys): the

@@ -9,9 +9,9 @@ import (
 	"github.com/keywarden/keywarden/rot"
 )
 
-// MaxSecretSize is the largest secret Seal accepts: the TPM 2.0 limit for a
-// sealed data object, so this backend is no more permissive than hardware.
-const MaxSecretSize = 128
+// MaxSecretSize is the largest secret Seal accepts: rot.MaxSecretSize, so
+// this backend is no more permissive than hardware.
+const MaxSecretSize = rot.MaxSecretSize
 
 // Blob layout: magic | version | device id | nonce | ciphertext+tag.
 const (

@@ -43,12 +43,16 @@ func (a *Appliance) boot(ctx context.Context) error {
 	}
 	a.nodeID = nodeID
 	if a.rot, err = a.openRoT(); err != nil {
-		return err
+		if !a.initialised() {
+			return err // a configuration error: nothing was ever sealed here
+		}
+		a.fail("the root of trust cannot be opened: "+rotReason(err), nil)
+		return a.ephemeralTLS()
 	}
 	a.describeRoT()
 	deviceKey, err := a.deviceKey(ctx)
 	if err != nil {
-		a.fail("the device key cannot be unsealed by the root of trust", err)
+		a.fail("the device key cannot be unsealed: "+rotReason(err), nil)
 		return a.ephemeralTLS()
 	}
 	if err := a.startStore(ctx); err != nil {
@@ -94,6 +98,14 @@ func (a *Appliance) describeRoT() {
 		return
 	}
 	a.log.Info("root of trust opened", "rot", desc.Kind, "detail", desc.Detail)
+}
+
+// initialised reports whether this node already sealed a device key, so a
+// root of trust that fails now is a fault of the device, not of the
+// configuration.
+func (a *Appliance) initialised() bool {
+	_, err := os.Stat(a.path(fileDeviceKey))
+	return err == nil
 }
 
 // deviceKey unseals the node's device key, creating it on first boot.

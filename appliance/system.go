@@ -44,11 +44,15 @@ func (a *Appliance) tryUnattendedBoot(ctx context.Context) {
 func rotReason(err error) string {
 	switch {
 	case errors.Is(err, rot.ErrPolicy):
-		return "the root of trust's sealing policy is not satisfied (firmware or boot chain changed)"
+		return "the root of trust's sealing policy is not satisfied (firmware or boot chain changed): " + err.Error()
 	case errors.Is(err, rot.ErrWrongDevice):
 		return "the sealed blob belongs to another device"
+	case errors.Is(err, rot.ErrAuth):
+		return "the root of trust refused its credentials (wrong PKCS#11 PIN?): " + err.Error()
 	case errors.Is(err, rot.ErrUnavailable):
-		return "the root of trust is unavailable"
+		return "the root of trust is unavailable (TPM or token missing?): " + err.Error()
+	case errors.Is(err, rot.ErrMalformed):
+		return "the sealed blob is damaged or not from this root of trust"
 	}
 	return err.Error()
 }

@@ -16,9 +16,16 @@ func handleEmpty(c *call) error {
 	return nil
 }
 
+// stateResponse is the body of /health/state; Reason is a Keywarden
+// extension that says why the appliance is Failed (or stayed Locked).
+type stateResponse struct {
+	State  State  `json:"state"`
+	Reason string `json:"reason,omitempty"`
+}
+
 func handleState(c *call) error {
-	st, _ := c.s.backend.State()
-	return c.json(http.StatusOK, map[string]State{"state": st})
+	st, reason := c.s.backend.State()
+	return c.json(http.StatusOK, stateResponse{State: st, Reason: reason})
 }
 
 type provisionRequest struct {

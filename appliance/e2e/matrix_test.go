@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -179,6 +180,23 @@ func (m *matrix) do(e endpoint, user, pass string) int {
 	return resp.StatusCode
 }
 
+// stateReason reads the Keywarden "reason" extension of /health/state.
+func stateReason(t *testing.T, d *apptest.Daemon) string {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(d.URL + "/health/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ State, Reason string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Reason
+}
+
 func admitted(status int) bool {
 	return status != 401 && status != 403 && status != 412 && status != 429 && status < 500
 }
@@ -258,6 +276,9 @@ func TestRoleStateMatrix(t *testing.T) {
 	d.Restart()
 	if st, err := d.Client("", "").State(apptest.Context(t)); err != nil || st != Failed {
 		t.Fatalf("state with a broken device key: got %q, %v; want Failed", st, err)
+	}
+	if reason := stateReason(t, d); !strings.Contains(reason, "device key") {
+		t.Errorf("Failed reason in /health/state: got %q, want it to name the device key", reason)
 	}
 	m.check(Failed)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -77,10 +79,28 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("root of trust %q is unknown; choose soft, tpm or pkcs11 (--rot)", c.RoT))
 	}
+	if _, err := c.PCRList(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.RoT == "pkcs11" && (c.PKCS11Module == "" || c.PKCS11Token == "" || c.PKCS11PINFile == "") {
 		errs = append(errs, errors.New("--rot pkcs11 needs --pkcs11-module, --pkcs11-token and --pkcs11-pin-file"))
 	}
 	return errors.Join(errs...)
+}
+
+// PCRList parses TPMPCRs ("7", "0,2,7") into PCR indices.
+func (c Config) PCRList() ([]int, error) {
+	var pcrs []int
+	for _, f := range strings.Split(c.TPMPCRs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || n > 23 {
+			return nil, fmt.Errorf("TPM PCR list %q must be comma-separated indices 0 to 23 (--tpm-pcrs)", c.TPMPCRs)
+		}
+		if !slices.Contains(pcrs, n) {
+			pcrs = append(pcrs, n)
+		}
+	}
+	return pcrs, nil
 }
 
 // LoadConfigFile reads a configuration file. Unknown fields are errors, so a

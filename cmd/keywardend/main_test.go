@@ -75,3 +75,18 @@ func TestNoSilentFallback(t *testing.T) {
 		})
 	}
 }
+
+func TestPCRList(t *testing.T) {
+	dir := t.TempDir()
+	if err := run([]string{"--data-dir", dir, "--tpm-pcrs", "7,x"}); err == nil || !strings.Contains(err.Error(), "--tpm-pcrs") {
+		t.Fatalf("bad PCR list: got %v, want an error naming --tpm-pcrs", err)
+	}
+	cfg, _, err := configure([]string{"--data-dir", dir, "--tpm-pcrs", "0, 2,7,7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cfg.PCRList()
+	if err != nil || len(got) != 3 || got[0] != 0 || got[1] != 2 || got[2] != 7 {
+		t.Fatalf("PCRList: got %v, %v; want [0 2 7]", got, err)
+	}
+}

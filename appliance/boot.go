@@ -179,6 +179,8 @@ func (a *Appliance) initialState(ctx context.Context) error {
 // teardown releases what boot acquired, in reverse order. It is safe after a
 // partial boot.
 func (a *Appliance) teardown() {
+	a.opMu.Lock() // no state transition may run while the parts go away
+	defer a.opMu.Unlock()
 	a.closeSession()
 	if a.member != nil {
 		if err := a.member.Close(); err != nil {

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,13 @@ import (
 
 // slotUnlock is the role of the unlock-passphrase slot of the domain key.
 const slotUnlock = "unlock"
+
+// pathDomainCheck holds a known value sealed under the domain key, so a key
+// unsealed by the root of trust is proven right before the appliance serves
+// with it.
+const pathDomainCheck = "/kw/v1/domain/check"
+
+var domainCheck = []byte("keywarden domain key check v1")
 
 // session is the Operational state: the domain key and the stores it opens.
 type session struct {
@@ -45,7 +53,12 @@ func (a *Appliance) openSession(domainKey []byte) error {
 		return err
 	}
 	v := vault.New(a.kv, sealer)
+	if err := checkDomainKey(v); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	// Watch before serving, so no write made from now on can be missed.
+	events := a.kv.Watch(ctx, "/kw/v1/")
 	s := &session{
 		Session: api.Session{
 			Users: users.NewDirectory(v, keyring.NewKey(), a.kdf),
@@ -55,12 +68,27 @@ func (a *Appliance) openSession(domainKey []byte) error {
 		domainKey: domainKey,
 		cancel:    cancel,
 	}
-	go a.watchCaches(ctx, s)
+	go a.watchCaches(ctx, s, events)
 	a.mu.Lock()
 	a.sess = s
 	a.mu.Unlock()
 	a.setState(api.Operational, "")
 	return nil
+}
+
+// checkDomainKey opens the check value; a store provisioned before the check
+// existed has none, which is accepted.
+func checkDomainKey(v *vault.Vault) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	it, err := v.Get(ctx, pathDomainCheck)
+	switch {
+	case errors.Is(err, cluster.ErrNotFound):
+		return nil
+	case errors.Is(err, keyring.ErrOpen), err == nil && !bytes.Equal(it.Value, domainCheck):
+		return errors.New("the domain key does not open this appliance's store")
+	}
+	return err
 }
 
 func (a *Appliance) closeSession() {
@@ -75,26 +103,28 @@ func (a *Appliance) closeSession() {
 }
 
 // watchCaches keeps the session caches coherent with writes made elsewhere
-// (other nodes of a cluster). If the watch breaks, it drops every cache,
-// because events may have been missed, and watches again.
-func (a *Appliance) watchCaches(ctx context.Context, s *session) {
-	for ctx.Err() == nil {
-		for ev := range a.kv.Watch(ctx, "/kw/v1/") {
+// (other nodes of a cluster). If the watch breaks, it watches again and only
+// then drops every cache, because events may have been missed in between.
+func (a *Appliance) watchCaches(ctx context.Context, s *session, events <-chan cluster.Event) {
+	for {
+		for ev := range events {
 			switch {
 			case strings.HasPrefix(ev.Key, keystore.KeyPrefix) && ev.Deleted:
 				s.Keys.Forget(ev.Key)
 			case strings.HasPrefix(ev.Key, keystore.KeyPrefix), strings.HasPrefix(ev.Key, keystore.CertPrefix):
 				s.Keys.Invalidate(ev.Key)
-			case strings.HasPrefix(ev.Key, users.UserPrefix):
+			case strings.HasPrefix(ev.Key, users.UserPrefix), strings.HasPrefix(ev.Key, users.NamespacePrefix):
 				s.Users.Invalidate(strings.TrimPrefix(ev.Key, users.UserPrefix))
 			}
 		}
-		s.Keys.Invalidate("")
-		s.Users.Invalidate("")
 		select {
 		case <-ctx.Done():
+			return
 		case <-time.After(200 * time.Millisecond):
 		}
+		events = a.kv.Watch(ctx, "/kw/v1/")
+		s.Keys.Invalidate("")
+		s.Users.Invalidate("")
 	}
 }
 
@@ -125,7 +155,8 @@ func (a *Appliance) Provision(ctx context.Context, unlockPass, adminPass string,
 		return err
 	}
 	conds := []cluster.Cond{cluster.Absent(pathUnlockSlot), cond}
-	if _, err := a.kv.Txn(ctx, conds, []cluster.Op{cluster.Put(pathUnlockSlot, slotJSON), adminOp}); err != nil {
+	check := vault.New(a.kv, sealer).Put(pathDomainCheck, domainCheck)
+	if _, err := a.kv.Txn(ctx, conds, []cluster.Op{cluster.Put(pathUnlockSlot, slotJSON), adminOp, check}); err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
 	if err := writeFileAtomic(a.path(fileUnlockSlot), slotJSON); err != nil {
@@ -138,19 +169,22 @@ func (a *Appliance) Provision(ctx context.Context, unlockPass, adminPass string,
 	return a.openSession(domainKey)
 }
 
-// readUnlockSlot reads the unlock slot from the store, or from the local copy
-// when the store cannot be read (Failed).
+// readUnlockSlot reads the unlock slot from the store. Only when the store is
+// not running at all (Failed) does it fall back to the local copy: a store
+// that is merely slow must not resurrect a replaced passphrase.
 func (a *Appliance) readUnlockSlot(ctx context.Context) (keyring.WrappedKey, int64, error) {
 	var slot keyring.WrappedKey
 	var raw []byte
 	var rev int64
 	if a.kv != nil {
 		e, err := a.kv.Get(ctx, pathUnlockSlot)
-		if err == nil {
-			raw, rev = e.Value, e.ModRevision
-		} else if errors.Is(err, cluster.ErrNotFound) {
+		switch {
+		case errors.Is(err, cluster.ErrNotFound):
 			return slot, 0, fmt.Errorf("%w: the appliance is not provisioned", api.ErrPrecondition)
+		case err != nil:
+			return slot, 0, fmt.Errorf("read the unlock slot: %w", err)
 		}
+		raw, rev = e.Value, e.ModRevision
 	}
 	if raw == nil {
 		b, err := os.ReadFile(a.path(fileUnlockSlot))
@@ -180,15 +214,21 @@ func (a *Appliance) unwrapDomainKey(ctx context.Context, passphrase string) ([]b
 }
 
 // Unlock implements api.Backend.
+// The passphrase is checked before taking the state lock, so a flood of wrong
+// guesses (each an Argon2id run) cannot queue up behind it.
 func (a *Appliance) Unlock(ctx context.Context, passphrase string) error {
-	a.opMu.Lock()
-	defer a.opMu.Unlock()
 	if st, _ := a.State(); st != api.Locked {
 		return fmt.Errorf("%w: the appliance is %s, not Locked", api.ErrPrecondition, st)
 	}
 	key, _, err := a.unwrapDomainKey(ctx, passphrase)
 	if err != nil {
 		return err
+	}
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	if st, _ := a.State(); st != api.Locked {
+		clear(key)
+		return fmt.Errorf("%w: the appliance is %s, not Locked", api.ErrPrecondition, st)
 	}
 	a.log.Info("appliance unlocked")
 	return a.openSession(key)
@@ -262,7 +302,11 @@ func (a *Appliance) SetBackupPassphrase(ctx context.Context, current, next strin
 		if err := json.Unmarshal(it.Value, &h); err != nil {
 			return fmt.Errorf("decode backup passphrase: %w", err)
 		}
-		if !h.Verify(current) {
+		ok, err := h.Verify(current)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return fmt.Errorf("%w: currentPassphrase is not the backup passphrase", api.ErrBadRequest)
 		}
 		cond = cluster.Unchanged(pathBackup, it.Revision)

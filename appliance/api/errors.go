@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/keywarden/keywarden/appliance/keyring"
 	"github.com/keywarden/keywarden/appliance/keys"
 	"github.com/keywarden/keywarden/appliance/keystore"
 	"github.com/keywarden/keywarden/appliance/users"
@@ -55,8 +56,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrPrecondition):
 		return http.StatusPreconditionFailed
+	case errors.Is(err, cluster.ErrConflict):
+		return http.StatusConflict
 	case errors.Is(err, ErrUnavailable), errors.Is(err, cluster.ErrUnavailable),
-		errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, keyring.ErrBusy):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -74,7 +77,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		msg = "internal error; the appliance log has the details"
 	case http.StatusServiceUnavailable:
 		s.log.Warn("request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "the key store is unavailable; retry later"
+		msg = "the appliance is busy or its key store is unavailable; retry later"
 	default:
 		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, slog.String("reason", msg))
 	}

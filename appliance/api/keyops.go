@@ -292,6 +292,6 @@ func handleDeleteNamespace(c *call) error {
 		return err
 	}
 	c.sess.Keys.Forget(keystore.NamespaceDir(ns))
-	c.s.log.Info("namespace deleted with its keys", "namespace", ns, "by", c.user.ID)
+	c.s.log.Info("namespace deleted with its users and keys", "namespace", ns, "by", c.user.ID)
 	return c.noContent()
 }

@@ -83,7 +83,14 @@ func handleGenerateKey(c *call) error {
 	if err := fillRecord(rec, req.Restrictions, req.Label); err != nil {
 		return err
 	}
-	if rec.Key, err = keys.Generate(rand.Reader, t, req.Length, mechs); err != nil {
+	select {
+	case c.s.keygen <- struct{}{}:
+	case <-c.ctx().Done():
+		return fmt.Errorf("%w: gave up waiting for another key generation", ErrUnavailable)
+	}
+	rec.Key, err = keys.Generate(rand.Reader, t, req.Length, mechs)
+	<-c.s.keygen
+	if err != nil {
 		return err
 	}
 	return storeNewKey(c, rec, true)

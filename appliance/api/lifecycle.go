@@ -66,12 +66,15 @@ func handleUnlock(c *call) error {
 		return err
 	}
 	ip := clientIP(c.r)
-	if !c.s.limiter.allow(ip) {
+	if !c.s.limiter.take(ip) {
 		return fail(http.StatusTooManyRequests, "too many failed unlock attempts from this address; wait and retry")
 	}
-	if err := c.s.backend.Unlock(c.ctx(), req.Passphrase); err != nil {
+	err := c.s.backend.Unlock(c.ctx(), req.Passphrase)
+	if statusOf(err) != http.StatusForbidden {
+		c.s.limiter.refund(ip)
+	}
+	if err != nil {
 		if statusOf(err) == http.StatusForbidden {
-			c.s.limiter.failed(ip)
 			c.s.log.Warn("unlock failed: wrong passphrase", "remote", ip)
 		}
 		return err

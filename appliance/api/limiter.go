@@ -29,20 +29,10 @@ func newLimiter() *limiter {
 	return &limiter{buckets: map[string]*bucket{}, now: time.Now}
 }
 
-// allow reports whether addr may try to authenticate.
-func (l *limiter) allow(addr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[addr]
-	if !ok {
-		return true
-	}
-	l.refill(b)
-	return b.tokens >= 1
-}
-
-// failed charges one failure to addr.
-func (l *limiter) failed(addr string) {
+// take charges one attempt to addr before the (slow) check runs, so parallel
+// guesses cannot all slip past; it reports false when addr has no attempts
+// left. A successful attempt is given back with refund.
+func (l *limiter) take(addr string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[addr]
@@ -54,7 +44,20 @@ func (l *limiter) failed(addr string) {
 		l.buckets[addr] = b
 	}
 	l.refill(b)
+	if b.tokens < 1 {
+		return false
+	}
 	b.tokens--
+	return true
+}
+
+// refund returns the attempt taken for a request that authenticated.
+func (l *limiter) refund(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.buckets[addr]; ok {
+		b.tokens = min(b.tokens+1, limitBurst)
+	}
 }
 
 func (l *limiter) refill(b *bucket) {

@@ -61,7 +61,7 @@ func (s *Server) routes() []route {
 		op("POST", "/keys/{KeyID}/sign", operator, false, typeJSON, handleSign),
 		op("POST", "/keys/{KeyID}/decrypt", operator, false, typeJSON, handleDecrypt),
 		op("POST", "/keys/{KeyID}/encrypt", operator, false, typeJSON, handleEncrypt),
-		op("GET", "/keys/{KeyID}/cert", adminOrOp, false, "", handleGetCert),
+		op("GET", "/keys/{KeyID}/cert", adminOrOp, false, typeOcts, handleGetCert),
 		op("PUT", "/keys/{KeyID}/cert", admin, false, "", handlePutCert),
 		op("DELETE", "/keys/{KeyID}/cert", admin, false, "", handleDeleteCert),
 		op("POST", "/keys/{KeyID}/move", admin, false, typeJSON, handleMoveKey),

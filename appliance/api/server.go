@@ -22,6 +22,9 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	limiter *limiter
+	// keygen bounds concurrent key generation: an RSA-8192 key costs many
+	// CPU-seconds, and tenants must not starve each other's signing.
+	keygen chan struct{}
 
 	requests atomic.Uint64
 	failures atomic.Uint64
@@ -29,7 +32,7 @@ type Server struct {
 
 // New returns the API handler for backend.
 func New(backend Backend, logger *slog.Logger) *Server {
-	s := &Server{backend: backend, log: logger, mux: http.NewServeMux(), limiter: newLimiter()}
+	s := &Server{backend: backend, log: logger, mux: http.NewServeMux(), limiter: newLimiter(), keygen: make(chan struct{}, 1)}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+Prefix+rt.path, s.dispatch(rt))
 	}
@@ -140,23 +143,25 @@ func (s *Server) admit(rt route, c *call) error {
 
 // authenticate checks Basic credentials against the users of the session.
 func (s *Server) authenticate(c *call) (users.User, error) {
-	ip := clientIP(c.r)
-	if !s.limiter.allow(ip) {
-		return users.User{}, fail(http.StatusTooManyRequests, "too many failed authentications from this address; wait and retry")
-	}
 	id, pass, ok := c.r.BasicAuth()
 	if !ok {
 		c.w.Header().Set("WWW-Authenticate", `Basic realm="keywarden"`)
 		return users.User{}, fail(http.StatusUnauthorized, "authentication required: send HTTP Basic credentials")
+	}
+	ip := clientIP(c.r)
+	if !s.limiter.take(ip) {
+		return users.User{}, fail(http.StatusTooManyRequests, "too many failed authentications from this address; wait and retry")
 	}
 	sess := s.backend.Session()
 	if sess == nil {
 		return users.User{}, fail(http.StatusPreconditionFailed, "the appliance is not Operational")
 	}
 	u, err := sess.Users.Authenticate(c.ctx(), id, pass)
+	if err == nil || statusOf(err) != http.StatusUnauthorized {
+		s.limiter.refund(ip) // only a wrong credential costs an attempt
+	}
 	if err != nil {
 		if statusOf(err) == http.StatusUnauthorized {
-			s.limiter.failed(ip)
 			s.log.Info("authentication failed", "user", id, "remote", ip)
 			return users.User{}, fail(http.StatusUnauthorized, "authentication failed: unknown user or wrong passphrase")
 		}
@@ -169,18 +174,22 @@ func (s *Server) authenticate(c *call) (users.User, error) {
 // be read: the Basic-auth password must be the unlock passphrase (the user
 // name is not checked; there is no user store to check it against).
 func (s *Server) authUnlockPassphrase(c *call) error {
-	ip := clientIP(c.r)
-	if !s.limiter.allow(ip) {
-		return fail(http.StatusTooManyRequests, "too many failed authentications from this address; wait and retry")
-	}
 	_, pass, ok := c.r.BasicAuth()
 	if !ok {
 		c.w.Header().Set("WWW-Authenticate", `Basic realm="keywarden"`)
 		return fail(http.StatusUnauthorized, "authentication required: while the appliance is not Operational, send the unlock passphrase as the HTTP Basic password")
 	}
-	if err := s.backend.VerifyUnlockPassphrase(c.ctx(), pass); err != nil {
-		if statusOf(err) == http.StatusForbidden || statusOf(err) == http.StatusUnauthorized {
-			s.limiter.failed(ip)
+	ip := clientIP(c.r)
+	if !s.limiter.take(ip) {
+		return fail(http.StatusTooManyRequests, "too many failed authentications from this address; wait and retry")
+	}
+	err := s.backend.VerifyUnlockPassphrase(c.ctx(), pass)
+	wrong := statusOf(err) == http.StatusForbidden || statusOf(err) == http.StatusUnauthorized
+	if !wrong {
+		s.limiter.refund(ip)
+	}
+	if err != nil {
+		if wrong {
 			s.log.Info("authentication with the unlock passphrase failed", "remote", ip)
 			return fail(http.StatusUnauthorized, "authentication failed: wrong unlock passphrase")
 		}
@@ -189,12 +198,19 @@ func (s *Server) authUnlockPassphrase(c *call) error {
 	return nil
 }
 
+// clientIP is the rate-limit key of a request: its IPv4 address, or its IPv6
+// /64 (one host usually owns a whole /64, so per-address buckets would be
+// free to multiply).
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() != nil {
+		return host
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // accepts reports whether an Accept header allows mediaType.

@@ -42,6 +42,27 @@ func visibleUser(c *call) (string, error) {
 	return id, nil
 }
 
+// managedUser is visibleUser for changes: once a namespace exists, only its
+// own administrators change its users (root administrators may still read).
+func managedUser(c *call) (string, error) {
+	id, err := visibleUser(c)
+	if err != nil {
+		return "", err
+	}
+	ns, _ := users.SplitID(id)
+	if ns == "" || ns == c.ns() {
+		return id, nil
+	}
+	exists, err := c.sess.Users.NamespaceExists(c.ctx(), ns)
+	if err != nil {
+		return "", err
+	}
+	if exists {
+		return "", fail(http.StatusForbidden, "namespace "+ns+" exists; only its own administrators change its users")
+	}
+	return id, nil
+}
+
 func handleListUsers(c *call) error {
 	ids, err := c.sess.Users.List(c.ctx(), c.ns(), c.ns() == "")
 	if err != nil {
@@ -137,7 +158,7 @@ func mayCreateIn(c *call, ns string, role users.Role) error {
 }
 
 func handleDeleteUser(c *call) error {
-	id, err := visibleUser(c)
+	id, err := managedUser(c)
 	if err != nil {
 		return err
 	}
@@ -152,7 +173,7 @@ func handleDeleteUser(c *call) error {
 }
 
 func handleUserPassphrase(c *call) error {
-	id, err := visibleUser(c)
+	id, err := managedUser(c)
 	if err != nil {
 		return err
 	}
@@ -186,7 +207,7 @@ func handleUserTags(c *call) error {
 }
 
 func handleAddUserTag(c *call) error {
-	id, err := visibleUser(c)
+	id, err := managedUser(c)
 	if err != nil {
 		return err
 	}
@@ -195,7 +216,7 @@ func handleAddUserTag(c *call) error {
 }
 
 func handleRemoveUserTag(c *call) error {
-	id, err := visibleUser(c)
+	id, err := managedUser(c)
 	if err != nil {
 		return err
 	}

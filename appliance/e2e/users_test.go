@@ -164,6 +164,13 @@ func TestNamespaces(t *testing.T) {
 	if _, err := d.Client("rootop", operatorPass).User(ctx, "rootop"); err != nil {
 		t.Errorf("root operator after the ns1 admin's attempts: %v", err)
 	}
+	// Once ns1 exists, its users are its own administrators' to change.
+	wantStatus(t, "root admin changing an ns1 user's passphrase", root.SetUserPassphrase(ctx, "ns1~admin", "root-Takeover-123"), 403)
+	wantStatus(t, "root admin deleting an ns1 user", root.DeleteUser(ctx, opID), 403)
+	wantStatus(t, "root admin tagging an ns1 user", root.AddUserTag(ctx, opID, "x"), 403)
+	if _, err := root.User(ctx, opID); err != nil {
+		t.Errorf("root admin reading an ns1 user: %v", err)
+	}
 	wantStatus(t, "ns1 admin locking", nsAdmin.Lock(ctx), 403)
 	_, err = nsAdmin.Namespaces(ctx)
 	wantStatus(t, "ns1 admin listing namespaces", err, 403)
@@ -218,9 +225,19 @@ func namespacedKeys(t *testing.T, d *apptest.Daemon, root, nsAdmin *client.Clien
 	}
 	_, err = nsOp.Key(ctx, "shared-id")
 	wantStatus(t, "an ns1 user after ns1 is deleted", err, 401)
+	if ids, err := root.Users(ctx); err != nil || slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, "ns1~") }) {
+		t.Fatalf("users after deleting ns1: got %v, %v; want no ns1 user left", ids, err)
+	}
+	// A new tenant gets ns1: the old tenant's admin must not come back with it.
+	if err := root.AddUser(ctx, "ns1~admin", client.NewUser{RealName: "New NS1 Admin", Role: "Administrator", Passphrase: adminPass + "-new"}); err != nil {
+		t.Fatalf("root admin creating the new ns1 admin: %v", err)
+	}
 	if err := root.AddNamespace(ctx, "ns1"); err != nil {
 		t.Fatalf("re-create ns1: %v", err)
 	}
+	_, err = nsAdmin.Keys(ctx, client.KeyListOptions{})
+	wantStatus(t, "the old ns1 admin after ns1 was re-created", err, 401)
+	nsAdmin = d.Client("ns1~admin", adminPass+"-new")
 	ids, err = nsAdmin.Keys(ctx, client.KeyListOptions{})
 	wantIDs(t, "ns1 keys after deleting and re-creating ns1", ids, err)
 	if _, err := nsAdmin.GenerateKey(ctx, ec); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -38,11 +39,32 @@ func (p KDFParams) Validate() error {
 	return nil
 }
 
-// Derive returns the Argon2id key of passphrase with salt.
+// ErrBusy means too many passphrase derivations are already running; the
+// caller should answer "retry later" rather than queue without bound.
+var ErrBusy = errors.New("keyring: too many passphrase checks in progress; retry later")
+
+// argonSlots bounds Argon2id runs process-wide, whoever asks for them (logins,
+// unlock, passphrase changes): each run holds MemoryKiB of memory, so an
+// unbounded number of concurrent requests could exhaust the appliance.
+var argonSlots = make(chan struct{}, 2)
+
+// argonWait is how long a derivation waits for a slot before ErrBusy.
+const argonWait = 5 * time.Second
+
+// Derive returns the Argon2id key of passphrase with salt. It waits for one
+// of a few process-wide slots and returns ErrBusy when none frees up in time.
 func Derive(passphrase string, salt []byte, p KDFParams) ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	timer := time.NewTimer(argonWait)
+	defer timer.Stop()
+	select {
+	case argonSlots <- struct{}{}:
+	case <-timer.C:
+		return nil, ErrBusy
+	}
+	defer func() { <-argonSlots }()
 	return argon2.IDKey([]byte(passphrase), salt, p.Time, p.MemoryKiB, p.Threads, KeySize), nil
 }
 
@@ -64,9 +86,13 @@ func HashPassphrase(passphrase string, p KDFParams) (PassphraseHash, error) {
 }
 
 // Verify reports, in constant time, whether passphrase matches the verifier.
-func (h PassphraseHash) Verify(passphrase string) bool {
+// An error (ErrBusy, bad stored parameters) means it could not tell.
+func (h PassphraseHash) Verify(passphrase string) (bool, error) {
 	got, err := Derive(passphrase, h.Salt, h.KDF)
-	return err == nil && subtle.ConstantTimeCompare(got, h.Hash) == 1
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(got, h.Hash) == 1, nil
 }
 
 // WrappedKey is a key encrypted under a passphrase-derived key. It is what the

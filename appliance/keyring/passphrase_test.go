@@ -97,7 +97,7 @@ func TestHashPassphraseVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := h.Verify(tt.passphrase); got != tt.want {
+			if got, _ := h.Verify(tt.passphrase); got != tt.want {
 				t.Errorf("Verify(%q): got %v, want %v", tt.passphrase, got, tt.want)
 			}
 		})
@@ -123,14 +123,14 @@ func TestHashPassphraseVerify(t *testing.T) {
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatalf("Unmarshal: %v", err)
 		}
-		if !back.Verify(pass) {
+		if ok, _ := back.Verify(pass); !ok {
 			t.Errorf("the decoded verifier refuses the right passphrase")
 		}
 	})
 	t.Run("corrupt cost refused", func(t *testing.T) {
 		bad := h
 		bad.KDF = huge
-		if bad.Verify(pass) {
+		if ok, _ := bad.Verify(pass); ok {
 			t.Errorf("Verify with %+v: got true, want false", huge)
 		}
 	})

@@ -25,8 +25,6 @@ type credCache struct {
 	key  []byte
 	mu   sync.Mutex
 	ok   map[string]verified
-	// argon limits concurrent Argon2id runs: each may take tens of MiB.
-	argon chan struct{}
 }
 
 type verified struct {
@@ -36,7 +34,7 @@ type verified struct {
 }
 
 func newCredCache(key []byte) *credCache {
-	c := &credCache{key: key, ok: map[string]verified{}, argon: make(chan struct{}, 2)}
+	c := &credCache{key: key, ok: map[string]verified{}}
 	c.macs.New = func() any { return hmac.New(sha256.New, c.key) }
 	return c
 }
@@ -79,15 +77,12 @@ func (c *credCache) forget(id string) {
 	c.mu.Unlock()
 }
 
-// verify runs Argon2id with bounded concurrency.
+// verify runs Argon2id; keyring bounds how many run at once.
 func (c *credCache) verify(ctx context.Context, h keyring.PassphraseHash, passphrase string) (bool, error) {
-	select {
-	case c.argon <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return false, err
 	}
-	defer func() { <-c.argon }()
-	return h.Verify(passphrase), nil
+	return h.Verify(passphrase)
 }
 
 // dummy is verified against when the user does not exist, so that a missing

@@ -223,7 +223,7 @@ func (d *Directory) update(ctx context.Context, id string, change func(*User) (b
 			return err == nil, err
 		}
 	}
-	return false, fmt.Errorf("update user %q: too many concurrent changes", id)
+	return false, fmt.Errorf("update user %q: too many concurrent changes: %w", id, cluster.ErrConflict)
 }
 
 func (d *Directory) write(ctx context.Context, u User, cond cluster.Cond) error {

@@ -27,7 +27,7 @@ func TestCreateGetDelete(t *testing.T) {
 	if got.ID != in.ID || got.RealName != in.RealName || got.Role != in.Role || !slices.Equal(got.Tags, in.Tags) {
 		t.Errorf("got %+v, want %+v", got, in)
 	}
-	if got.Namespace() != "ns1" || !got.Hash.Verify(pass) {
+	if got.Namespace() != "ns1" || !verified(t, got.Hash, pass) {
 		t.Errorf("got namespace %q and a verifier refusing the passphrase, want ns1 and one accepting it", got.Namespace())
 	}
 	if err := d.Create(ctx, users.User{ID: "ns1~alice", Role: users.Administrator}, pass); !errors.Is(err, users.ErrExists) {
@@ -172,4 +172,13 @@ func TestNamespaces(t *testing.T) {
 	if err := d.DeleteNamespace(ctx, "ns1"); !errors.Is(err, users.ErrNotFound) {
 		t.Errorf("second DeleteNamespace: got %v, want ErrNotFound", err)
 	}
+}
+
+func verified(t *testing.T, h keyring.PassphraseHash, pass string) bool {
+	t.Helper()
+	ok, err := h.Verify(pass)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	return ok
 }

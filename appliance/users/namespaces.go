@@ -43,9 +43,9 @@ func (d *Directory) CreateNamespace(ctx context.Context, ns string) error {
 	return err
 }
 
-// DeleteNamespace deletes ns together with extra operations in one transaction
-// (the caller passes the deletion of the namespace's keys). Errors wrap
-// ErrNotFound.
+// DeleteNamespace deletes ns and its users, together with extra operations,
+// in one transaction (the caller passes the deletion of the namespace's
+// keys). Errors wrap ErrNotFound.
 func (d *Directory) DeleteNamespace(ctx context.Context, ns string, extra ...cluster.Op) error {
 	it, err := d.vault.Get(ctx, NamespacePrefix+ns)
 	if errors.Is(err, cluster.ErrNotFound) {
@@ -54,7 +54,10 @@ func (d *Directory) DeleteNamespace(ctx context.Context, ns string, extra ...clu
 	if err != nil {
 		return err
 	}
-	ops := append([]cluster.Op{cluster.Delete(NamespacePrefix + ns)}, extra...)
+	// The namespace's users go with it, so re-creating the namespace for a
+	// new tenant cannot resurrect the old tenant's accounts.
+	ops := append([]cluster.Op{cluster.Delete(NamespacePrefix + ns), cluster.DeletePrefix(UserPrefix + ns + "~")}, extra...)
 	_, err = d.vault.Txn(ctx, []cluster.Cond{cluster.Unchanged(NamespacePrefix+ns, it.Revision)}, ops...)
+	d.Invalidate("")
 	return err
 }

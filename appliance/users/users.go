@@ -78,6 +78,9 @@ func ValidateNamespace(ns string) error { return ValidateName("namespace", ns) }
 
 // ValidateUserID checks a full user ID, "name" or "namespace~name".
 func ValidateUserID(id string) error {
+	if len(id) > 128 {
+		return fmt.Errorf("%w: user ID %q is longer than 128 characters", ErrInvalid, id)
+	}
 	ns, name := SplitID(id)
 	if strings.Count(id, "~") > 1 {
 		return fmt.Errorf("%w: user ID %q has more than one '~'", ErrInvalid, id)

@@ -148,16 +148,29 @@ func (s *Server) authenticate(c *call) (users.User, error) {
 		c.w.Header().Set("WWW-Authenticate", `Basic realm="keywarden"`)
 		return users.User{}, fail(http.StatusUnauthorized, "authentication required: send HTTP Basic credentials")
 	}
-	ip := clientIP(c.r)
-	if !s.limiter.take(ip) {
-		return users.User{}, fail(http.StatusTooManyRequests, "too many failed authentications from this address; wait and retry")
-	}
 	sess := s.backend.Session()
 	if sess == nil {
 		return users.User{}, fail(http.StatusPreconditionFailed, "the appliance is not Operational")
 	}
-	u, err := sess.Users.Authenticate(c.ctx(), id, pass)
-	if err == nil || statusOf(err) != http.StatusUnauthorized {
+	// Recently verified credentials need no Argon2id run and prove the
+	// passphrase, so they are not rate-limited: a client with many
+	// connections is never throttled.
+	if u, ok, err := sess.Users.Cached(c.ctx(), id, pass); ok || err != nil {
+		return u, err
+	}
+	// Otherwise an attempt is charged before Argon2id runs (so parallel
+	// guesses cannot all pass the check) and refunded unless it failed.
+	ip := clientIP(c.r)
+	charged := false
+	admit := func() error {
+		if !s.limiter.take(ip) {
+			return fail(http.StatusTooManyRequests, "too many failed authentications from this address; wait and retry")
+		}
+		charged = true
+		return nil
+	}
+	u, err := sess.Users.Authenticate(c.ctx(), id, pass, admit)
+	if charged && statusOf(err) != http.StatusUnauthorized {
 		s.limiter.refund(ip) // only a wrong credential costs an attempt
 	}
 	if err != nil {

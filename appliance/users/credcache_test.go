@@ -49,7 +49,7 @@ func TestAuthenticateCached(t *testing.T) {
 
 	begin = time.Now()
 	for i := range 1000 {
-		if _, err := d.Authenticate(context.Background(), "alice", pass); err != nil {
+		if _, err := d.Authenticate(context.Background(), "alice", pass, nil); err != nil {
 			t.Fatalf("cached Authenticate %d: %v", i, err)
 		}
 		if elapsed := time.Since(begin); elapsed > uncached {

@@ -44,7 +44,7 @@ func mustCreate(t testing.TB, d *users.Directory, id string, role users.Role, pa
 // it must wrap.
 func wantAuth(t testing.TB, d *users.Directory, id, passphrase string, want error) {
 	t.Helper()
-	u, err := d.Authenticate(context.Background(), id, passphrase)
+	u, err := d.Authenticate(context.Background(), id, passphrase, nil)
 	if !errors.Is(err, want) {
 		t.Fatalf("Authenticate(%q): got %v, want %v", id, err, want)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/keywarden/keywarden/cluster"
 	"github.com/keywarden/keywarden/rot"
 	"github.com/keywarden/keywarden/rot/soft"
+	"github.com/keywarden/keywarden/rot/tpm"
 )
 
 // Files in the data directory.
@@ -21,6 +22,7 @@ const (
 	fileDeviceKey  = "device-key.sealed" // the device key, sealed by the root of trust
 	fileUnlockSlot = "unlock-slot.json"  // copy of the passphrase-wrapped domain key
 	fileSoftRoT    = "rot-soft.key"      // development root of trust only
+	dirTPM         = "tpm"               // TPM root of trust bookkeeping (no secrets)
 	dirEtcd        = "etcd"
 )
 
@@ -42,7 +44,7 @@ func (a *Appliance) boot(ctx context.Context) error {
 		return err
 	}
 	a.nodeID = nodeID
-	if a.rot, err = a.openRoT(); err != nil {
+	if a.rot, err = a.openRoT(ctx); err != nil {
 		if !a.initialised() {
 			return err // a configuration error: nothing was ever sealed here
 		}
@@ -50,6 +52,7 @@ func (a *Appliance) boot(ctx context.Context) error {
 		return a.ephemeralTLS()
 	}
 	a.describeRoT()
+	a.mixEntropy(ctx)
 	deviceKey, err := a.deviceKey(ctx)
 	if err != nil {
 		a.fail("the device key cannot be unsealed: "+rotReason(err), nil)
@@ -73,16 +76,27 @@ func (a *Appliance) boot(ctx context.Context) error {
 
 // openRoT opens the configured root of trust. There is no fallback: a missing
 // root of trust is an error the operator must see.
-func (a *Appliance) openRoT() (rot.RootOfTrust, error) {
+func (a *Appliance) openRoT(ctx context.Context) (rot.RootOfTrust, error) {
+	logger := a.log.With("component", "rot")
 	switch a.cfg.RoT {
 	case "soft":
-		r, err := soft.Open(a.path(fileSoftRoT), a.log.With("component", "rot"))
+		r, err := soft.Open(a.path(fileSoftRoT), logger)
 		if err != nil {
 			return nil, fmt.Errorf("open soft root of trust: %w", err)
 		}
 		return r, nil
-	case "tpm", "pkcs11":
-		return nil, fmt.Errorf("root of trust %q: %w: this build of keywardend implements only --rot soft so far", a.cfg.RoT, rot.ErrUnavailable)
+	case "tpm":
+		pcrs, err := a.cfg.PCRList()
+		if err != nil {
+			return nil, err
+		}
+		r, err := tpm.Open(ctx, tpm.Config{Device: a.cfg.TPMDevice, PCRs: pcrs, StateDir: a.path(dirTPM), Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("open TPM root of trust: %w", err)
+		}
+		return r, nil
+	case "pkcs11":
+		return a.openPKCS11(ctx, logger)
 	}
 	return nil, fmt.Errorf("root of trust %q is unknown", a.cfg.RoT)
 }
@@ -197,7 +211,7 @@ func (a *Appliance) teardown() {
 // wipe erases this node's state: root-of-trust material, then the data
 // directory. The next boot starts Unprovisioned.
 func (a *Appliance) wipe(ctx context.Context) error {
-	r, err := a.openRoT()
+	r, err := a.openRoT(ctx)
 	if err == nil {
 		if d, ok := r.(rot.Destroyer); ok {
 			if err := d.Destroy(ctx); err != nil {

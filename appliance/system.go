@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
@@ -168,6 +170,13 @@ func (a *Appliance) SystemInfo(ctx context.Context) api.SystemInfo {
 		info.HardwareVersion = "keywarden/" + desc.Kind
 		if desc.DevelopmentOnly {
 			info.HardwareVersion += " (DEVELOPMENT ONLY: no hardware root of trust)"
+		}
+	}
+	if att, ok := a.rot.(rot.Attester); ok {
+		if pcrs, err := att.PCRs(ctx); err == nil {
+			for i, v := range pcrs {
+				info.PCR[strconv.Itoa(i)] = hex.EncodeToString(v)
+			}
 		}
 	}
 	if signer, err := a.rot.Identity(ctx); err == nil {

@@ -55,6 +55,10 @@ type Backend interface {
 	Now() time.Time
 	SetTime(ctx context.Context, t time.Time) error
 
+	// MixEntropy mixes the root of trust's random generator, if it has one,
+	// into the OS pool before a key is generated.
+	MixEntropy(ctx context.Context)
+
 	SystemInfo(ctx context.Context) SystemInfo
 	Metrics() map[string]any
 

@@ -88,6 +88,7 @@ func handleGenerateKey(c *call) error {
 	case <-c.ctx().Done():
 		return fmt.Errorf("%w: gave up waiting for another key generation", ErrUnavailable)
 	}
+	c.s.backend.MixEntropy(c.ctx())
 	rec.Key, err = keys.Generate(rand.Reader, t, req.Length, mechs)
 	<-c.s.keygen
 	if err != nil {

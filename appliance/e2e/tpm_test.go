@@ -1,0 +1,66 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"strings"
+	"testing"
+
+	"github.com/keywarden/keywarden/appliance/apptest"
+	"github.com/keywarden/keywarden/appliance/client"
+	"github.com/keywarden/keywarden/rot/tpm/tpmtest"
+)
+
+// TestTPMRootOfTrust runs the appliance on a real (software) TPM: swtpm,
+// started by the test, sealing to PCR 16 so the test can change it.
+func TestTPMRootOfTrust(t *testing.T) {
+	device := tpmtest.Start(t)
+	d := apptest.Start(t, apptest.Options{Args: []string{"--rot", "tpm", "--tpm-device", device, "--tpm-pcrs", "16"}})
+	ctx := apptest.Context(t)
+	provision(t, d)
+	admin := d.Client("admin", adminPass)
+	if err := admin.AddUser(ctx, "op1", client.NewUser{RealName: "Op", Role: "Operator", Passphrase: operatorPass}); err != nil {
+		t.Fatal(err)
+	}
+	op := d.Client("op1", operatorPass)
+	sc := signCases()[0]
+	sc.gen.ID = sc.id
+	if _, err := admin.GenerateKey(ctx, sc.gen); err != nil {
+		t.Fatal(err)
+	}
+	signAndVerify(t, op, admin, sc)
+
+	info, err := admin.SystemInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.AKPub["P256"] == "" || info.PCR["16"] == "" || info.DeviceID == "" {
+		t.Errorf("system info on a TPM: got akPub %v, pcr %v, deviceId %q; want the identity key, PCR 16 and a device id", info.AKPub, info.PCR, info.DeviceID)
+	}
+
+	d.Restart()
+	waitState(t, d, "Locked")
+	if err := d.Client("", "").Unlock(apptest.Context(t), unlockPass); err != nil {
+		t.Fatalf("unlock after restart: %v", err)
+	}
+	signAndVerify(t, op, admin, sc)
+
+	if err := admin.SetUnattendedBoot(apptest.Context(t), "on"); err != nil {
+		t.Fatalf("unattended boot on: %v", err)
+	}
+	d.Restart()
+	waitState(t, d, "Operational")
+	signAndVerify(t, op, admin, sc)
+
+	// The boot chain "changes": PCR 16 is extended while the appliance is off.
+	d.Stop()
+	sum := sha256.Sum256([]byte("a different bootloader"))
+	tpmtest.ExtendPCR(t, device, 16, sum[:])
+	d.Restart()
+	waitState(t, d, "Failed")
+	if reason := stateReason(t, d); !strings.Contains(reason, "PCR 16") {
+		t.Errorf("reason after PCR 16 changed: got %q, want it to name PCR 16", reason)
+	}
+	d.Stop()
+	assertNoSecrets(t, d, unlockPass, adminPass, operatorPass)
+}
+

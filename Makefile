@@ -14,7 +14,8 @@ FUZZ_TARGETS := \
 	./appliance/keys:FuzzFromPEM \
 	./appliance/keys:FuzzFromDER \
 	./appliance/keys:FuzzUnmarshalBinary \
-	./appliance/api:FuzzDecodeRequests
+	./appliance/api:FuzzDecodeRequests \
+	./rot/tpm:FuzzParseBlob
 # Debian packages the tests need, as "command:package".
 TEST_DEPS := systemd-analyze:systemd openssl:openssl softhsm2-util:softhsm2 swtpm:swtpm swtpm_setup:swtpm-tools tpm2_pcrextend:tpm2-tools
 
@@ -66,6 +67,8 @@ fuzz:
 
 bench: build
 	$(BIN)/kwbench -daemon $(BIN)/keywardend
+	$(GO) test -run '^$$' -bench 'BootToReady' -benchtime 5x ./appliance/e2e
+	$(GO) test -run '^$$' -bench 'Seal|Unseal' -benchtime 50x ./rot/tpm
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

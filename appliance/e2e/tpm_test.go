@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/keywarden/keywarden/appliance/apptest"
 	"github.com/keywarden/keywarden/appliance/client"
+	"github.com/keywarden/keywarden/rot"
+	"github.com/keywarden/keywarden/rot/tpm"
 	"github.com/keywarden/keywarden/rot/tpm/tpmtest"
 )
 
@@ -62,5 +67,27 @@ func TestTPMRootOfTrust(t *testing.T) {
 	}
 	d.Stop()
 	assertNoSecrets(t, d, unlockPass, adminPass, operatorPass)
-}
 
+	// Factory reset from Failed (authenticated by the unlock passphrase)
+	// destroys the TPM storage key, so the old sealed device key is dead even
+	// to someone holding a copy of the disk.
+	oldBlob, err := os.ReadFile(filepath.Join(d.DataDir, "device-key.sealed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Restart()
+	waitState(t, d, "Failed")
+	if err := d.Client("admin", unlockPass).FactoryReset(apptest.Context(t)); err != nil {
+		t.Fatalf("factory reset in Failed: %v", err)
+	}
+	waitState(t, d, "Unprovisioned")
+	d.Stop()
+	r, err := tpm.Open(apptest.Context(t), tpm.Config{Device: device, PCRs: []int{16}, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Unseal(apptest.Context(t), oldBlob); !errors.Is(err, rot.ErrWrongDevice) {
+		t.Errorf("unsealing the pre-reset device key: got %v, want rot.ErrWrongDevice (storage key destroyed)", err)
+	}
+}

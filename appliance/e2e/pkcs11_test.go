@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keywarden/keywarden/appliance/apptest"
+	"github.com/keywarden/keywarden/appliance/client"
+	"github.com/keywarden/keywarden/hsm/hsmtest"
+)
+
+// TestPKCS11RootOfTrust runs the appliance on a real (software) HSM: a
+// SoftHSM2 token created by the test.
+func TestPKCS11RootOfTrust(t *testing.T) {
+	module, label, pin := hsmtest.NewToken(t, "keywarden-e2e")
+	pinFile := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := apptest.Start(t, apptest.Options{Args: []string{"--rot", "pkcs11", "--pkcs11-module", module, "--pkcs11-token", label, "--pkcs11-pin-file", pinFile}})
+	ctx := apptest.Context(t)
+	provision(t, d)
+	admin := d.Client("admin", adminPass)
+	if err := admin.AddUser(ctx, "op1", client.NewUser{RealName: "Op", Role: "Operator", Passphrase: operatorPass}); err != nil {
+		t.Fatal(err)
+	}
+	op := d.Client("op1", operatorPass)
+	sc := signCases()[1]
+	sc.gen.ID = sc.id
+	if _, err := admin.GenerateKey(ctx, sc.gen); err != nil {
+		t.Fatal(err)
+	}
+	signAndVerify(t, op, admin, sc)
+	if info, err := admin.SystemInfo(ctx); err != nil || info.AKPub["P256"] == "" {
+		t.Errorf("system info on PKCS#11: got %+v, %v; want the token's identity key", info, err)
+	}
+
+	d.Restart()
+	waitState(t, d, "Locked")
+	if err := d.Client("", "").Unlock(apptest.Context(t), unlockPass); err != nil {
+		t.Fatalf("unlock after restart: %v", err)
+	}
+	signAndVerify(t, op, admin, sc)
+	if err := admin.SetUnattendedBoot(apptest.Context(t), "on"); err != nil {
+		t.Fatalf("unattended boot on: %v", err)
+	}
+	d.Restart()
+	waitState(t, d, "Operational")
+	signAndVerify(t, op, admin, sc)
+
+	// A wrong PIN: the appliance says so and does not retry (the token would lock).
+	d.Stop()
+	if err := os.WriteFile(pinFile, []byte("999999"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Restart()
+	waitState(t, d, "Failed")
+	if reason := stateReason(t, d); !strings.Contains(reason, "PIN") {
+		t.Errorf("reason with a wrong PIN: got %q, want it to name the PIN", reason)
+	}
+	d.Stop()
+	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Restart()
+	waitState(t, d, "Operational") // the token was not locked by the wrong PIN
+	d.Stop()
+	assertNoSecrets(t, d, unlockPass, adminPass, operatorPass, pin)
+}

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -12,8 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keywarden/keywarden/appliance/keyring"
 	"github.com/keywarden/keywarden/appliance/tlsconf"
 	"github.com/keywarden/keywarden/cluster"
+	"github.com/keywarden/keywarden/hsm"
 )
 
 // Store paths. Clustered paths are shared by every node; node-local ones live
@@ -51,18 +54,62 @@ func (a *Appliance) loadLocal(ctx context.Context) error {
 func (a *Appliance) loadTLS(ctx context.Context) (*tlsconf.Identity, error) {
 	it, err := a.local.Get(ctx, a.localPath("tls"))
 	if errors.Is(err, cluster.ErrNotFound) {
-		id, err := tlsconf.Generate(tlsconf.KeyType("EC_P256"), 0, a.tlsHosts())
+		id, err := a.newTLSIdentity(ctx, "EC_P256", 0)
 		if err != nil {
 			return nil, err
 		}
-		a.log.Info("generated a self-signed TLS certificate for the API")
+		a.log.Info("generated a self-signed TLS certificate for the API", "key", keyHome(id))
 		return id, a.storeTLS(ctx, id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	id := new(tlsconf.Identity)
-	return id, id.UnmarshalBinary(it.Value)
+	return id, id.UnmarshalResolve(it.Value, a.resolveTLSKey(ctx))
+}
+
+// tokenKeys is implemented by roots of trust that hold keys for the
+// appliance (PKCS#11): the TLS private key is generated and used inside the
+// token and never exists in process memory.
+type tokenKeys interface {
+	Signer(ctx context.Context, name string) (*hsm.Signer, error)
+	DestroyKey(ctx context.Context, name string) error
+}
+
+// newTLSIdentity makes a TLS key with a self-signed certificate: inside the
+// token when the root of trust has one, in memory otherwise.
+func (a *Appliance) newTLSIdentity(ctx context.Context, keyType string, bits int) (*tlsconf.Identity, error) {
+	tk, ok := a.rot.(tokenKeys)
+	if !ok {
+		return tlsconf.Generate(tlsconf.KeyType(keyType), bits, a.tlsHosts())
+	}
+	if keyType != "EC_P256" {
+		return nil, fmt.Errorf("%w: the TLS key lives in the PKCS#11 token, which makes EC_P256 keys only", tlsconf.ErrUnsupported)
+	}
+	name := "tls-" + hex.EncodeToString(keyring.NewKey()[:4])
+	s, err := tk.Signer(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("create the TLS key in the token: %w", err)
+	}
+	return tlsconf.GenerateExternal(s, name, a.tlsHosts())
+}
+
+// resolveTLSKey finds a TLS key kept in the token by its name.
+func (a *Appliance) resolveTLSKey(ctx context.Context) func(string) (crypto.Signer, error) {
+	return func(name string) (crypto.Signer, error) {
+		tk, ok := a.rot.(tokenKeys)
+		if !ok {
+			return nil, fmt.Errorf("the TLS key %q is in a PKCS#11 token, but the root of trust is %s", name, a.cfg.RoT)
+		}
+		return tk.Signer(ctx, name)
+	}
+}
+
+func keyHome(id *tlsconf.Identity) string {
+	if ref := id.External(); ref != "" {
+		return "in the token (" + ref + ")"
+	}
+	return "in memory, stored sealed"
 }
 
 func (a *Appliance) storeTLS(ctx context.Context, id *tlsconf.Identity) error {

@@ -98,11 +98,23 @@ func (a *Appliance) TLS() *tlsconf.Identity {
 
 // GenerateTLS implements api.Backend.
 func (a *Appliance) GenerateTLS(ctx context.Context, keyType string, bits int) error {
-	id, err := tlsconf.Generate(tlsconf.KeyType(keyType), bits, a.tlsHosts())
-	if err != nil {
+	old := a.TLS().External()
+	id, err := a.newTLSIdentity(ctx, keyType, bits)
+	if errors.Is(err, tlsconf.ErrUnsupported) || errors.Is(err, tlsconf.ErrInvalid) {
 		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}
-	return a.installTLS(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := a.installTLS(ctx, id); err != nil {
+		return err
+	}
+	if tk, ok := a.rot.(tokenKeys); ok && old != "" {
+		if err := tk.DestroyKey(ctx, old); err != nil {
+			a.log.Warn("the previous TLS key could not be destroyed in the token", "key", old, "err", err)
+		}
+	}
+	return nil
 }
 
 // SetTLSCertificate implements api.Backend. The current identity is not
@@ -113,7 +125,7 @@ func (a *Appliance) SetTLSCertificate(ctx context.Context, pemChain []byte) erro
 		return err
 	}
 	id := new(tlsconf.Identity)
-	if err := id.UnmarshalBinary(b); err != nil {
+	if err := id.UnmarshalResolve(b, a.resolveTLSKey(ctx)); err != nil {
 		return err
 	}
 	if err := id.SetCertificate(pemChain); err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/keywarden/keywarden/appliance/apptest"
 	"github.com/keywarden/keywarden/appliance/client"
+	"github.com/keywarden/keywarden/hsm"
 	"github.com/keywarden/keywarden/hsm/hsmtest"
 )
 
@@ -37,8 +39,17 @@ func TestPKCS11RootOfTrust(t *testing.T) {
 		t.Errorf("system info on PKCS#11: got %+v, %v; want the token's identity key", info, err)
 	}
 
+	tlsKeyInToken(t, d, module, label, pin)
+	err := admin.GenerateTLSKey(ctx, client.TLSKeyGenerateRequest{Type: "RSA", Length: 2048})
+	wantStatus(t, "an RSA TLS key on a token that makes EC_P256 TLS keys only", err, 400)
+	if err := admin.GenerateTLSKey(ctx, client.TLSKeyGenerateRequest{Type: "EC_P256"}); err != nil {
+		t.Fatalf("new TLS key in the token: %v", err)
+	}
+	tlsKeyInToken(t, d, module, label, pin)
+
 	d.Restart()
 	waitState(t, d, "Locked")
+	tlsKeyInToken(t, d, module, label, pin) // found again after a restart
 	if err := d.Client("", "").Unlock(apptest.Context(t), unlockPass); err != nil {
 		t.Fatalf("unlock after restart: %v", err)
 	}
@@ -68,4 +79,34 @@ func TestPKCS11RootOfTrust(t *testing.T) {
 	waitState(t, d, "Operational") // the token was not locked by the wrong PIN
 	d.Stop()
 	assertNoSecrets(t, d, unlockPass, adminPass, operatorPass, pin)
+}
+
+// tlsKeyInToken checks that the certificate the API presents certifies a key
+// that lives in the token (and so never existed in the daemon's memory).
+func tlsKeyInToken(t *testing.T, d *apptest.Daemon, module, label, pin string) {
+	t.Helper()
+	served := presented(t, d)[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	ctx := apptest.Context(t)
+	m, err := hsm.Open(ctx, hsm.Config{Module: module, TokenLabel: label, PIN: []byte(pin)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	objs, err := m.FindAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if !strings.HasPrefix(o.Label, "keywarden-tls-") || o.Class != hsm.ClassPrivateKey {
+			continue
+		}
+		if o.Extractable {
+			t.Errorf("TLS key %s is extractable", o.Label)
+		}
+		s, err := m.Signer(ctx, o.Label)
+		if err == nil && served.Equal(s.Public()) {
+			return
+		}
+	}
+	t.Fatalf("the served TLS certificate's key is not a key in the token (objects: %+v)", objs)
 }

@@ -22,6 +22,7 @@ import (
 type Identity struct {
 	mu     sync.RWMutex
 	key    crypto.Signer
+	ref    string   // when not empty, key lives outside (an HSM) under this name
 	pubDER []byte   // PKIX encoding of key.Public()
 	chain  [][]byte // DER certificates, leaf first
 	leaf   *x509.Certificate
@@ -46,6 +47,32 @@ func Generate(t KeyType, bits int, hosts []string) (*Identity, error) {
 		return nil, err
 	}
 	return id, nil
+}
+
+// GenerateExternal creates a self-signed identity for a key that lives
+// outside the process (a PKCS#11 token). MarshalBinary stores only ref, the
+// key's name, and the chain; UnmarshalResolve finds the key again.
+func GenerateExternal(key crypto.Signer, ref string, hosts []string) (*Identity, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("%w: an external key needs a reference", ErrInvalid)
+	}
+	der, err := selfSign(key, hosts)
+	if err != nil {
+		return nil, err
+	}
+	id := &Identity{ref: ref}
+	if err := id.install(key, [][]byte{der}); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// External reports the reference of a key that lives outside the process, or
+// "" for a key held in memory.
+func (id *Identity) External() string {
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	return id.ref
 }
 
 // install sets key and chain after checking that the leaf matches the key.
@@ -160,6 +187,13 @@ func (id *Identity) MarshalBinary() ([]byte, error) {
 	if id.key == nil {
 		return nil, errors.New("tlsconf: marshal identity: identity is empty")
 	}
+	if id.ref != "" {
+		out := pem.EncodeToMemory(&pem.Block{Type: refBlock, Bytes: []byte(id.ref)})
+		for _, cert := range id.chain {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert})...)
+		}
+		return out, nil
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(id.key)
 	if err != nil {
 		return nil, fmt.Errorf("tlsconf: marshal identity: %w", err)
@@ -175,7 +209,37 @@ func (id *Identity) MarshalBinary() ([]byte, error) {
 // returns an error wrapping ErrMalformed, ErrUnsupported or ErrKeyMismatch
 // when data is not a valid identity; on error nothing changes.
 func (id *Identity) UnmarshalBinary(data []byte) error {
+	return id.UnmarshalResolve(data, nil)
+}
+
+// refBlock is the PEM type that stands for a key kept outside the process.
+const refBlock = "KEYWARDEN KEY REFERENCE"
+
+// UnmarshalResolve is UnmarshalBinary for identities whose key may live
+// outside the process: resolve returns the key for its reference. Without a
+// resolver such an identity is an error.
+func (id *Identity) UnmarshalResolve(data []byte, resolve func(ref string) (crypto.Signer, error)) error {
 	block, rest := pem.Decode(data)
+	if block != nil && block.Type == refBlock {
+		if resolve == nil {
+			return fmt.Errorf("%w: identity key %q lives outside the process and no resolver was given", ErrMalformed, block.Bytes)
+		}
+		key, err := resolve(string(block.Bytes))
+		if err != nil {
+			return fmt.Errorf("tlsconf: identity key %q: %w", block.Bytes, err)
+		}
+		chain, err := parseChain(rest)
+		if err != nil {
+			return err
+		}
+		if err := id.install(key, chain); err != nil {
+			return err
+		}
+		id.mu.Lock()
+		id.ref = string(block.Bytes)
+		id.mu.Unlock()
+		return nil
+	}
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return fmt.Errorf("%w: identity does not start with a PRIVATE KEY block", ErrMalformed)
 	}

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/apptest"
 	"github.com/keywarden/keywarden/appliance/client"
+	"github.com/keywarden/keywarden/hsm/hsmtest"
 	"github.com/keywarden/keywarden/rot/tpm/tpmtest"
 )
 
@@ -19,6 +21,14 @@ func BenchmarkBootToReady(b *testing.B) {
 	b.Run("tpm", func(b *testing.B) {
 		device := tpmtest.Start(b)
 		benchBoot(b, []string{"--rot", "tpm", "--tpm-device", device})
+	})
+	b.Run("pkcs11", func(b *testing.B) {
+		module, label, pin := hsmtest.NewToken(b, "keywarden-bench")
+		pinFile := filepath.Join(b.TempDir(), "pin")
+		if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		benchBoot(b, []string{"--rot", "pkcs11", "--pkcs11-module", module, "--pkcs11-token", label, "--pkcs11-pin-file", pinFile})
 	})
 }
 

@@ -79,6 +79,7 @@ func TestPKCS11RootOfTrust(t *testing.T) {
 	waitState(t, d, "Operational") // the token was not locked by the wrong PIN
 	d.Stop()
 	assertNoSecrets(t, d, unlockPass, adminPass, operatorPass, pin)
+	assertNoSecretsIn(t, hsmtest.Dir(t), unlockPass, adminPass, operatorPass)
 }
 
 // tlsKeyInToken checks that the certificate the API presents certifies a key

@@ -15,11 +15,28 @@ import (
 // for the given secrets, as raw bytes, and fails on any occurrence.
 func assertNoSecrets(t *testing.T, d *apptest.Daemon, secrets ...string) {
 	t.Helper()
+	scanned := assertNoSecretsIn(t, d.DataDir, secrets...)
+	logs := d.Logs()
+	if logs == "" {
+		t.Fatal("the daemon wrote no log to scan")
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("secret %q found in the daemon log", s[:min(4, len(s))]+"…")
+		}
+	}
+	t.Logf("scanned %d files and %d bytes of log for %d secrets", scanned, len(logs), len(secrets))
+}
+
+// assertNoSecretsIn scans every regular file below dir for the secrets, as
+// raw bytes, and returns how many files it read.
+func assertNoSecretsIn(t *testing.T, dir string, secrets ...string) int {
+	t.Helper()
 	if len(secrets) == 0 {
-		t.Fatal("assertNoSecrets needs secrets to look for")
+		t.Fatal("a secret scan needs secrets to look for")
 	}
 	scanned := 0
-	err := filepath.WalkDir(d.DataDir, func(path string, e fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() || !e.Type().IsRegular() {
 			return err
 		}
@@ -30,25 +47,16 @@ func assertNoSecrets(t *testing.T, d *apptest.Daemon, secrets ...string) {
 		scanned++
 		for _, s := range secrets {
 			if bytes.Contains(b, []byte(s)) {
-				t.Errorf("secret %q found in plaintext in %s", s[:4]+"…", path)
+				t.Errorf("secret %q found in plaintext in %s", s[:min(4, len(s))]+"…", path)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("scan data directory: %v", err)
+		t.Fatalf("scan %s: %v", dir, err)
 	}
 	if scanned == 0 {
-		t.Fatalf("scan found no files in %s", d.DataDir)
+		t.Fatalf("scan found no files in %s", dir)
 	}
-	logs := d.Logs()
-	if logs == "" {
-		t.Fatal("the daemon wrote no log to scan")
-	}
-	for _, s := range secrets {
-		if strings.Contains(logs, s) {
-			t.Errorf("secret %q found in the daemon log", s[:4]+"…")
-		}
-	}
-	t.Logf("scanned %d files and %d bytes of log for %d secrets", scanned, len(logs), len(secrets))
+	return scanned
 }

@@ -77,7 +77,27 @@ func TestPKCS11RootOfTrust(t *testing.T) {
 	}
 	d.Restart()
 	waitState(t, d, "Operational") // the token was not locked by the wrong PIN
+
+	// Factory reset destroys what the appliance made in the token.
+	before := tokenLabels(t, module, label, pin)
+	if err := admin.FactoryReset(apptest.Context(t)); err != nil {
+		t.Fatalf("factory reset: %v", err)
+	}
+	waitState(t, d, "Unprovisioned")
 	d.Stop()
+	after := tokenLabels(t, module, label, pin)
+	tlsKeys := 0
+	for l := range before {
+		if strings.HasPrefix(l, "keywarden-tls-") {
+			tlsKeys++
+		}
+		if strings.HasPrefix(l, "keywarden-tls-") && after[l] {
+			t.Errorf("token object %s survived the factory reset", l)
+		}
+	}
+	if tlsKeys == 0 {
+		t.Fatalf("no TLS key in the token before the reset (labels %v); the check above proved nothing", before)
+	}
 	assertNoSecrets(t, d, unlockPass, adminPass, operatorPass, pin)
 	assertNoSecretsIn(t, hsmtest.Dir(t), unlockPass, adminPass, operatorPass)
 }
@@ -110,4 +130,24 @@ func tlsKeyInToken(t *testing.T, d *apptest.Daemon, module, label, pin string) {
 		}
 	}
 	t.Fatalf("the served TLS certificate's key is not a key in the token (objects: %+v)", objs)
+}
+
+// tokenLabels lists the labels of the objects in the token.
+func tokenLabels(t *testing.T, module, label, pin string) map[string]bool {
+	t.Helper()
+	ctx := apptest.Context(t)
+	m, err := hsm.Open(ctx, hsm.Config{Module: module, TokenLabel: label, PIN: []byte(pin)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	objs, err := m.FindAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]bool{}
+	for _, o := range objs {
+		labels[o.Label] = true
+	}
+	return labels
 }

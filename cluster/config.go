@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
@@ -35,12 +38,34 @@ type Config struct {
 	// appliance) means the member opens no peer port at all. The host must be
 	// a concrete IP address because the member also advertises it to peers.
 	PeerListen string
+	// PeerTLS, when set, makes peers talk https and authenticate each other
+	// with certificates from one CA. Without it peers talk plain http, which
+	// suits only tests and isolated lab networks.
+	PeerTLS *PeerTLS
+	// Join makes a new member join an existing cluster, which must already
+	// list it as a learner (see Member.AddLearner), instead of founding a
+	// cluster of its own. It needs PeerListen and InitialCluster, and a data
+	// dir that holds no member yet: Start refuses one that does. Once a join
+	// has succeeded, start the member again without Join; its data dir then
+	// knows the cluster.
+	Join bool
+	// InitialCluster names, for Join, every member of the cluster including
+	// this one, with their peer URLs (see InitialClusterFor). etcd checks it
+	// against the cluster's own list, so it must be complete and exact.
+	InitialCluster map[string][]string
 	// Logger receives etcd's warnings and errors; nil discards them.
 	Logger *slog.Logger
 }
 
 // Validate reports every problem with c at once. It has no side effects.
 func (c Config) Validate() error {
+	_, err := c.check()
+	return err
+}
+
+// check validates c and returns its parsed peer identity (nil without
+// PeerTLS).
+func (c Config) check() (*peerIdentity, error) {
 	var errs []error
 	if !memberNamePattern.MatchString(c.Name) {
 		errs = append(errs, fmt.Errorf("name %q: want 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Name))
@@ -53,8 +78,85 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	var id *peerIdentity
+	if c.PeerTLS != nil {
+		var err error
+		if id, err = parsePeerTLS(*c.PeerTLS, hostOf(c.PeerListen)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, c.validateJoin()...)
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid cluster member config: %w", err)
+		return nil, fmt.Errorf("invalid cluster member config: %w", err)
+	}
+	return id, nil
+}
+
+// validateJoin checks that Join and InitialCluster come together and that
+// InitialCluster names this member at exactly its advertised peer URL.
+func (c Config) validateJoin() []error {
+	switch {
+	case !c.Join && len(c.InitialCluster) > 0:
+		return []error{errors.New("initial cluster: only used to join, but join is not set")}
+	case !c.Join:
+		return nil
+	}
+	var errs []error
+	if c.PeerListen == "" {
+		errs = append(errs, errors.New("join: peer listen must be set, or the cluster could not reach this member"))
+	}
+	if len(c.InitialCluster) < 2 {
+		errs = append(errs, fmt.Errorf("join: initial cluster has %d members, want this one and at least one to join", len(c.InitialCluster)))
+	}
+	if own := c.InitialCluster[c.Name]; c.PeerListen != "" && !slices.Equal(own, []string{c.peerURL()}) {
+		errs = append(errs, fmt.Errorf("join: initial cluster lists %q at %q, want exactly its peer URL %q", c.Name, own, c.peerURL()))
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.InitialCluster)) {
+		if !memberNamePattern.MatchString(name) {
+			errs = append(errs, fmt.Errorf("join: initial cluster member name %q is not a valid name", name))
+		}
+		for _, u := range c.InitialCluster[name] {
+			if err := checkPeerURL(u, c.peerScheme()); err != nil {
+				errs = append(errs, fmt.Errorf("join: initial cluster member %q: %w", name, err))
+			}
+		}
+	}
+	return errs
+}
+
+// peerScheme is https when peers authenticate with TLS.
+func (c Config) peerScheme() string {
+	if c.PeerTLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// peerURL is the URL this member advertises to its peers.
+func (c Config) peerURL() string {
+	host := c.PeerListen
+	if host == "" {
+		host = unlistenedPeerHost
+	}
+	return (&url.URL{Scheme: c.peerScheme(), Host: host}).String()
+}
+
+// checkPeerURL reports whether raw is a peer URL members of a cluster using
+// scheme can use: scheme://IP:port and nothing else. The error wraps
+// ErrInvalidPeerURL.
+func checkPeerURL(raw, scheme string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%w %q: %w", ErrInvalidPeerURL, raw, err)
+	}
+	if u.Scheme != scheme {
+		return fmt.Errorf("%w %q: scheme must be %s, as for every peer of this member", ErrInvalidPeerURL, raw, scheme)
+	}
+	if canonical := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String(); canonical != raw {
+		return fmt.Errorf("%w %q: want only a scheme, an address and a port, like %q", ErrInvalidPeerURL, raw, canonical)
+	}
+	if err := validatePeerAddr(u.Host); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidPeerURL, err)
 	}
 	return nil
 }
@@ -74,20 +176,29 @@ func validateDataDir(dir string) error {
 }
 
 func validatePeerListen(hostPort string) error {
+	if err := validatePeerAddr(hostPort); err != nil {
+		return fmt.Errorf("peer listen: %w", err)
+	}
+	return nil
+}
+
+// validatePeerAddr checks that hostPort is an IP address peers can dial, and
+// a port.
+func validatePeerAddr(hostPort string) error {
 	host, port, err := net.SplitHostPort(hostPort)
 	if err != nil {
-		return fmt.Errorf("peer listen %q: %w", hostPort, err)
+		return err
 	}
 	var errs []error
 	addr, err := netip.ParseAddr(host)
 	switch {
 	case err != nil:
-		errs = append(errs, fmt.Errorf("peer listen %q: host must be an IP address", hostPort))
+		errs = append(errs, fmt.Errorf("%q: host must be an IP address", hostPort))
 	case addr.IsUnspecified():
-		errs = append(errs, fmt.Errorf("peer listen %q: host must be an address peers can reach, not a wildcard", hostPort))
+		errs = append(errs, fmt.Errorf("%q: host must be an address peers can reach, not a wildcard", hostPort))
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		errs = append(errs, fmt.Errorf("peer listen %q: port must be 1-65535", hostPort))
+		errs = append(errs, fmt.Errorf("%q: port must be 1-65535", hostPort))
 	}
 	return errors.Join(errs...)
 }

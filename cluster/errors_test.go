@@ -34,6 +34,7 @@ func TestStoreError(t *testing.T) {
 		{"no space", context.Background(), rpctypes.ErrNoSpace, false, rpctypes.ErrNoSpace},
 		{"empty key", context.Background(), rpctypes.ErrEmptyKey, false, rpctypes.ErrEmptyKey},
 		{"duplicate key in txn", context.Background(), rpctypes.ErrDuplicateKey, false, nil},
+		{"learner asked to serve", context.Background(), errNotSupportedForLearner, true, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

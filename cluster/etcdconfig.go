@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"crypto/rand"
+	"maps"
 	"net/url"
+	"slices"
+	"strings"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -14,15 +17,12 @@ const (
 	// every rewrite of the same key.
 	compactionRetention = "1h"
 
-	// peerScheme is plain http until peers authenticate each other with
-	// mutual TLS; see configurePeerSecurity.
-	peerScheme = "http"
-
 	// unlistenedPeerHost is what a single appliance advertises as its peer
 	// URL. It opens no listener there, so two members on one machine cannot
-	// clash; anything that tries to dial it fails at once. Joining a cluster
-	// later means restarting with PeerListen set and updating the member's
-	// peer URL.
+	// clash; anything that tries to dial it fails at once. To accept members
+	// later, the appliance restarts it with PeerListen set: etcd opens
+	// listeners only when it starts, and Start then moves the lone member's
+	// recorded peer URL onto the listener (see adoptPeerURL).
 	unlistenedPeerHost = "127.0.0.1:1"
 
 	// soloTickMs and soloElectionMs replace etcd's 100/1000 ms for a member
@@ -35,8 +35,9 @@ const (
 )
 
 // etcdConfig translates c into etcd's configuration. socket is the absolute
-// client socket path; lg receives etcd's logs.
-func etcdConfig(c Config, socket string, lg *zap.Logger) *embed.Config {
+// client socket path; peer holds the PEM files of c.PeerTLS (nil without);
+// lg receives etcd's logs.
+func etcdConfig(c Config, socket string, peer *peerFiles, lg *zap.Logger) *embed.Config {
 	ec := embed.NewConfig()
 	ec.Name = c.Name
 	ec.Dir = c.DataDir
@@ -50,14 +51,9 @@ func etcdConfig(c Config, socket string, lg *zap.Logger) *embed.Config {
 	ec.EnableGRPCGateway = false
 	ec.ListenMetricsUrls = nil
 
-	configurePeers(ec, c.PeerListen)
-	configurePeerSecurity(ec)
-	// etcd only reads the token when it bootstraps a new data dir. It
-	// derives member and cluster IDs from it, so a random token means two
-	// appliances bootstrapped alone can never pass for one cluster.
-	ec.InitialClusterToken = "keywarden-" + rand.Text()
-	ec.InitialCluster = ec.InitialClusterFromName(c.Name)
-	ec.ClusterState = embed.ClusterStateFlagNew
+	configurePeers(ec, c)
+	configurePeerSecurity(ec, peer)
+	configureBootstrap(ec, c)
 
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = compactionRetention
@@ -66,21 +62,51 @@ func etcdConfig(c Config, socket string, lg *zap.Logger) *embed.Config {
 }
 
 // configurePeers sets where the member listens for and advertises itself to
-// peers. Without peerListen it listens nowhere: a single member never talks to
-// a peer, and etcd cannot put a peer socket at an absolute path.
-func configurePeers(ec *embed.Config, peerListen string) {
-	if peerListen == "" {
+// peers. Without PeerListen it listens nowhere: a single member never talks
+// to a peer, and etcd cannot put a peer socket at an absolute path.
+func configurePeers(ec *embed.Config, c Config) {
+	u, _ := url.Parse(c.peerURL()) // built by peerURL, so it parses
+	ec.AdvertisePeerUrls = []url.URL{*u}
+	if c.PeerListen == "" {
 		ec.TickMs, ec.ElectionMs = soloTickMs, soloElectionMs
 		ec.ListenPeerUrls = nil
-		ec.AdvertisePeerUrls = []url.URL{{Scheme: peerScheme, Host: unlistenedPeerHost}}
 		return
 	}
-	u := url.URL{Scheme: peerScheme, Host: peerListen}
-	ec.ListenPeerUrls = []url.URL{u}
-	ec.AdvertisePeerUrls = []url.URL{u}
+	ec.ListenPeerUrls = []url.URL{*u}
 }
 
-// configurePeerSecurity is where peer mutual TLS will be configured
-// (ec.PeerTLSInfo with the node certificate, the cluster CA and client-cert
-// auth, and peerScheme switched to https). Until then peers talk plain http.
-func configurePeerSecurity(ec *embed.Config) {}
+// configurePeerSecurity makes peers talk https with client certificates
+// required on both sides when the member has a peer identity.
+func configurePeerSecurity(ec *embed.Config, peer *peerFiles) {
+	if peer != nil {
+		ec.PeerTLSInfo = peer.tlsInfo()
+	}
+}
+
+// configureBootstrap says how etcd starts a data dir that holds no member
+// yet: founding a cluster of its own, or joining one. etcd ignores all of it
+// once the data dir holds a member.
+func configureBootstrap(ec *embed.Config, c Config) {
+	if c.Join {
+		ec.InitialCluster = initialClusterFlag(c.InitialCluster)
+		ec.ClusterState = embed.ClusterStateFlagExisting
+		return
+	}
+	// etcd derives member and cluster IDs from the token, so a random token
+	// means two appliances bootstrapped alone can never pass for one cluster.
+	ec.InitialClusterToken = "keywarden-" + rand.Text()
+	ec.InitialCluster = ec.InitialClusterFromName(c.Name)
+	ec.ClusterState = embed.ClusterStateFlagNew
+}
+
+// initialClusterFlag writes members in etcd's "name=url,name=url" syntax,
+// sorted so that the same members always give the same text.
+func initialClusterFlag(members map[string][]string) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(members)) {
+		for _, u := range members[name] {
+			parts = append(parts, name+"="+u)
+		}
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,9 +1,6 @@
 package cluster
 
-import (
-	"context"
-	"errors"
-)
+import "context"
 
 // KV is the small key-value contract the appliance needs from its store. Keys are
 // slash-separated paths; values are opaque bytes (the appliance encrypts them
@@ -81,12 +78,3 @@ type Event struct {
 	Deleted bool
 	Value   []byte // nil when Deleted
 }
-
-var (
-	// ErrNotFound means the key does not exist.
-	ErrNotFound = errors.New("cluster: key not found")
-	// ErrConflict means a Txn condition did not hold; nothing was written.
-	ErrConflict = errors.New("cluster: conflicting concurrent change")
-	// ErrUnavailable means the store cannot currently serve (no quorum, stopped).
-	ErrUnavailable = errors.New("cluster: store unavailable")
-)

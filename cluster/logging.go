@@ -66,12 +66,23 @@ var noiseMessages = map[string]bool{
 	// The client logs every failed call; the error goes back to the caller,
 	// which decides whether it is worth logging.
 	"retrying of unary invoker failed": true,
+	// Membership changes etcd refuses until the cluster has settled, and
+	// that Member retries; if the refusal lasts, the caller gets the error.
+	"rejecting promote learner: learner is not ready":                                                                       true,
+	"rejecting member add request; local member has not been connected to majority peers, reconfigure breaks active quorum": true,
+	"rejecting member remove request; local member has not been connected to all peers, reconfigure breaks active quorum":   true,
 }
 
-// transientBootstrapError is what etcd's storage version monitor reports when
-// it runs before a fresh member has persisted its first term; it succeeds on
-// its next round (etcd-io/etcd#18978).
-const transientBootstrapError = "missing term information"
+// noiseErrors are errors etcd logs that are known to pass by themselves.
+var noiseErrors = []string{
+	// etcd's storage version monitor reports this when it runs before a
+	// fresh member has persisted its first term; it succeeds on its next
+	// round (etcd-io/etcd#18978).
+	"missing term information",
+	// Each refused attempt of a promotion that Member.Promote retries until
+	// the learner has caught up, logged by the member that forwarded it.
+	"can only promote a learner member which is in sync with leader",
+}
 
 // isNoise reports whether an etcd record is known to be harmless here.
 func isNoise(msg string, fields map[string]any) bool {
@@ -79,7 +90,7 @@ func isNoise(msg string, fields map[string]any) bool {
 		return true
 	}
 	errText, _ := fields["error"].(string)
-	return strings.Contains(errText, transientBootstrapError)
+	return errText != "" && slices.ContainsFunc(noiseErrors, func(e string) bool { return strings.Contains(errText, e) })
 }
 
 // logSink is where one member's etcd logs go: the injected logger and the ring

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,20 +39,24 @@ const (
 // Member is one embedded etcd member and the daemon's client of it.
 type Member struct {
 	cfg    Config
-	socket string // absolute path of the client socket
+	socket string        // absolute path of the client socket
+	peerID *peerIdentity // parsed cfg.PeerTLS; nil without
 	logs   *logSink
 	kv     *etcdKV
+	id     atomic.Uint64 // etcd's member ID, known once started
 
-	mu     sync.Mutex // serialises Start and Close
-	state  memberState
-	lock   *os.File
-	etcd   *embed.Etcd
-	client *clientv3.Client
+	mu        sync.Mutex // serialises Start and Close
+	state     memberState
+	lock      *os.File
+	peerFiles *peerFiles
+	etcd      *embed.Etcd
+	client    *clientv3.Client
 }
 
 // New validates cfg and returns a Member that has not started anything.
 func New(cfg Config) (*Member, error) {
-	if err := cfg.Validate(); err != nil {
+	peerID, err := cfg.check()
+	if err != nil {
 		return nil, err
 	}
 	socket, err := socketPath(cfg.DataDir)
@@ -65,6 +70,7 @@ func New(cfg Config) (*Member, error) {
 	return &Member{
 		cfg:    cfg,
 		socket: socket,
+		peerID: peerID,
 		logs:   &logSink{log: log},
 		kv:     &etcdKV{timeout: callTimeout},
 	}, nil
@@ -72,6 +78,13 @@ func New(cfg Config) (*Member, error) {
 
 // DataDir returns the directory holding the member's data and client socket.
 func (m *Member) DataDir() string { return m.cfg.DataDir }
+
+// ID returns etcd's ID of this member, or 0 before it first started.
+func (m *Member) ID() uint64 { return m.id.Load() }
+
+// PeerURL returns the URL this member advertises to its peers: the one to
+// register it with (AddLearner) and to list in InitialCluster.
+func (m *Member) PeerURL() string { return m.cfg.peerURL() }
 
 // KV returns the store served by this member. Calls made before Start
 // succeeds or after Close fail with an error wrapping ErrUnavailable.
@@ -82,8 +95,15 @@ func (m *Member) RecentLogs() []LogRecord { return m.logs.ring.records() }
 
 // Start starts etcd and returns once it serves requests, or when ctx ends.
 // A member of a cluster serves only once it has quorum, so Start blocks until
-// then. On any failure Start stops everything it started; a failed Start may be
-// retried.
+// then; a joining member returns once it has caught up with the cluster, as a
+// learner. A lone member moves its recorded peer URL onto the one it now
+// advertises (see adoptPeerURL).
+//
+// On any failure Start stops everything it started, and a failed join also
+// removes the member data it created; a failed Start may be retried. A join
+// fails with an error wrapping ErrHasMemberData when the data dir already
+// holds a member, ErrPeerTLS when the cluster and this member refuse each
+// other's certificates, or ErrUnavailable when no member answers.
 func (m *Member) Start(ctx context.Context) (err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -93,9 +113,11 @@ func (m *Member) Start(ctx context.Context) (err error) {
 	case stateClosed:
 		return errors.New("start cluster member: member is closed")
 	}
+	joining := false
 	defer func() {
 		if err != nil {
-			err = errors.Join(fmt.Errorf("start cluster member %q: %w", m.cfg.Name, err), m.stop())
+			// stop first: etcd must be gone before its files are.
+			err = errors.Join(fmt.Errorf("start cluster member %q: %w", m.cfg.Name, err), m.stop(), m.undoJoin(joining))
 		}
 	}()
 	m.logs.quiet.Store(false)
@@ -105,13 +127,31 @@ func (m *Member) Start(ctx context.Context) (err error) {
 	if m.lock, err = lockDataDir(m.cfg.DataDir); err != nil {
 		return err
 	}
+	if m.cfg.Join {
+		if err := m.checkJoin(ctx); err != nil {
+			return err
+		}
+		joining = true
+	}
 	if err := m.startServer(ctx); err != nil {
 		return err
 	}
+	return m.connect(ctx)
+}
+
+// connect creates the client and, for a member that founded its cluster,
+// brings its recorded peer URL up to date.
+func (m *Member) connect(ctx context.Context) (err error) {
 	if m.client, err = m.newClient(); err != nil {
 		return err
 	}
 	m.kv.client.Store(m.client)
+	m.id.Store(uint64(m.etcd.Server.MemberID()))
+	if !m.cfg.Join {
+		if err := m.adoptPeerURL(ctx); err != nil {
+			return err
+		}
+	}
 	m.state = stateStarted
 	return nil
 }
@@ -119,7 +159,12 @@ func (m *Member) Start(ctx context.Context) (err error) {
 // startServer starts etcd and waits until it serves.
 func (m *Member) startServer(ctx context.Context) error {
 	var err error
-	ec := etcdConfig(m.cfg, m.socket, m.logs.zapLogger("etcd"))
+	if m.cfg.PeerTLS != nil {
+		if m.peerFiles, err = writePeerFiles(*m.cfg.PeerTLS); err != nil {
+			return err
+		}
+	}
+	ec := etcdConfig(m.cfg, m.socket, m.peerFiles, m.logs.zapLogger("etcd"))
 	if m.etcd, err = embed.StartEtcd(ec); err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
@@ -153,8 +198,10 @@ func (m *Member) newClient() (*clientv3.Client, error) {
 
 // Close stops the member. The order matters: first the client, so no new
 // request reaches the server and watchers see their channels close; then the
-// etcd server, which closes its listeners (removing the client socket), stops
-// raft and flushes its backend; last the data dir lock. Close is idempotent,
+// etcd server, which hands leadership to another voter if it can, closes its
+// listeners (removing the client socket), stops raft and flushes its
+// backend; then the memory files holding the peer key; last the data dir
+// lock. Close is idempotent,
 // may be called whether or not Start succeeded, and waits for a Start in
 // progress, so cancel Start's context first.
 func (m *Member) Close() error {
@@ -184,6 +231,10 @@ func (m *Member) stop() error {
 	if m.etcd != nil {
 		m.etcd.Close()
 		m.etcd = nil
+	}
+	if m.peerFiles != nil {
+		m.peerFiles.close()
+		m.peerFiles = nil
 	}
 	if m.lock != nil {
 		if err := m.lock.Close(); err != nil {

@@ -45,3 +45,15 @@ func TestStartClosesAtCleanup(t *testing.T) {
 		t.Errorf("got %v after cleanup, want ErrUnavailable", err)
 	}
 }
+
+func TestStartClusterReplicates(t *testing.T) {
+	c := clustertest.StartCluster(t, 3)
+	ctx := context.Background()
+	if _, err := c.Members[0].KV().Txn(ctx, nil, []cluster.Op{cluster.Put("/k", []byte("v"))}); err != nil {
+		t.Fatalf("Txn on node-1: %v", err)
+	}
+	e, err := c.Members[2].KV().Get(ctx, "/k")
+	if err != nil || string(e.Value) != "v" {
+		t.Errorf("Get on node-3: got %q, %v, want %q", e.Value, err, "v")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
@@ -199,6 +200,22 @@ func (a *Appliance) SystemInfo(ctx context.Context) api.SystemInfo {
 		}
 	}
 	return info
+}
+
+// Diagnose implements api.Backend: the store member's recent warnings, kept
+// by the cluster package, and whether it runs.
+func (a *Appliance) Diagnose() api.Diagnosis {
+	var d api.Diagnosis
+	d.ClusterLogs = []api.ClusterLog{}
+	m := a.member
+	if m == nil {
+		return d
+	}
+	d.ClusterState.Running = true
+	for _, r := range m.RecentLogs() {
+		d.ClusterLogs = append(d.ClusterLogs, api.ClusterLog{Level: strings.ToLower(r.Level.String()), Msg: r.Msg})
+	}
+	return d
 }
 
 // Metrics implements api.Backend.

@@ -60,6 +60,7 @@ type Backend interface {
 	MixEntropy(ctx context.Context)
 
 	SystemInfo(ctx context.Context) SystemInfo
+	Diagnose() Diagnosis
 	Metrics() map[string]any
 
 	Reboot(ctx context.Context) error
@@ -79,6 +80,21 @@ type SystemInfo struct {
 	AkPub           map[string]string `json:"akPub"`
 	PCR             map[string]string `json:"pcr"`
 	RootOfTrust     RootOfTrustInfo   `json:"rootOfTrust"`
+}
+
+// Diagnosis is the body of GET /health/diagnose: the local store member's
+// recent warnings and whether it runs.
+type Diagnosis struct {
+	ClusterLogs  []ClusterLog `json:"clusterLogs"`
+	ClusterState struct {
+		Running bool `json:"running"`
+	} `json:"clusterState"`
+}
+
+// ClusterLog is one warning or error of the local store member.
+type ClusterLog struct {
+	Level string `json:"level"`
+	Msg   string `json:"msg"`
 }
 
 // RootOfTrustInfo describes the root of trust in /system/info.

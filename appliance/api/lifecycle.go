@@ -34,6 +34,10 @@ type provisionRequest struct {
 	SystemTime       string `json:"systemTime"`
 }
 
+func handleDiagnose(c *call) error {
+	return c.json(http.StatusOK, c.s.backend.Diagnose())
+}
+
 func handleProvision(c *call) error {
 	var req provisionRequest
 	if err := c.decode(&req); err != nil {

@@ -81,7 +81,7 @@ func parseDoc(b []byte) (*apiDoc, error) {
 	return doc, nil
 }
 
-var accessNames = map[access]string{public: "public", roles: "roles", destructive: "destructive"}
+var accessNames = map[access]string{public: "public", roles: "roles", destructive: "destructive", adminWhenOperational: "admin-when-operational"}
 
 // documentedRoles is who the dispatcher lets in: destructive routes admit
 // Administrators while Operational whatever rt.roles says.
@@ -92,7 +92,7 @@ func documentedRoles(rt route) []string {
 			out = append(out, string(r))
 		}
 	}
-	if rt.access == destructive && !slices.Contains(out, string(users.Administrator)) {
+	if (rt.access == destructive || rt.access == adminWhenOperational) && !slices.Contains(out, string(users.Administrator)) {
 		out = append(out, string(users.Administrator))
 	}
 	return out

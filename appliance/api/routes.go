@@ -27,6 +27,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/health/alive", states: []State{Locked, Unprovisioned}, handle: handleEmpty},
 		{method: "GET", path: "/health/ready", states: operational, handle: handleEmpty},
 		{method: "GET", path: "/health/state", states: anyState, produces: typeJSON, handle: handleState},
+		{method: "GET", path: "/health/diagnose", states: anyState, access: adminWhenOperational, produces: typeJSON, handle: handleDiagnose},
 		{method: "POST", path: "/provision", states: []State{Unprovisioned}, handle: handleProvision},
 		{method: "POST", path: "/unlock", states: []State{Locked}, handle: handleUnlock},
 		op("POST", "/lock", admin, true, "", handleLock),

@@ -62,6 +62,7 @@ const (
 	public      access = iota // anyone
 	roles                     // an authenticated user with one of route.roles
 	destructive               // Administrator when Operational; unlock passphrase when Locked or Failed
+	adminWhenOperational      // Administrator when Operational; anyone otherwise (diagnostics)
 )
 
 type route struct {
@@ -117,6 +118,10 @@ func (s *Server) admit(rt route, c *call) error {
 	switch rt.access {
 	case public:
 		return nil
+	case adminWhenOperational:
+		if state != Operational {
+			return nil
+		}
 	case destructive:
 		if state != Operational {
 			return s.authUnlockPassphrase(c)
@@ -131,7 +136,7 @@ func (s *Server) admit(rt route, c *call) error {
 	if c.sess == nil {
 		return fail(http.StatusPreconditionFailed, "the appliance was locked during the request")
 	}
-	roleOK := slices.Contains(rt.roles, u.Role) || (rt.access == destructive && u.Role == users.Administrator)
+	roleOK := slices.Contains(rt.roles, u.Role) || (rt.access != roles && u.Role == users.Administrator)
 	if !roleOK {
 		return fail(http.StatusForbidden, "user "+u.ID+" is a "+string(u.Role)+"; this needs "+rolesText(rt.roles))
 	}

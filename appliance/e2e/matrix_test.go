@@ -56,6 +56,8 @@ var referenceTable = []endpoint{
 	{"GET", "/health/alive", roles(Public), states(Locked, Unprovisioned), false},
 	{"GET", "/health/ready", roles(Public), states(Operational), false},
 	{"GET", "/health/state", roles(Public), states(Locked, Operational, Unprovisioned, Failed), false},
+	// Administrator while Operational, public otherwise (the reference's annotation lists both).
+	{"GET", "/health/diagnose", roles(Administrator, Public), states(Locked, Operational, Unprovisioned, Failed), false},
 	{"GET", "/metrics", roles(Metrics), states(Operational), false},
 	{"POST", "/provision", roles(Public), states(Unprovisioned), false},
 	{"POST", "/unlock", roles(Public), states(Locked), false},
@@ -212,7 +214,7 @@ func (m *matrix) check(state string) {
 				}
 				return
 			}
-			if e.public() {
+			if e.public() || (state != Operational && slices.Contains(e.roles, Public)) {
 				if got := m.do(e, "", ""); !admitted(got) {
 					t.Errorf("anonymous on a public endpoint: got %d, want it admitted", got)
 				}
@@ -263,6 +265,9 @@ func TestRoleStateMatrix(t *testing.T) {
 		t.Fatalf("add namespace: %v", err)
 	}
 	m.check(Operational)
+	if running, _ := diagnose(t, d, "admin", adminPass); !running {
+		t.Error("diagnose while Operational: got running false, want the store member running")
+	}
 
 	if err := admin.Lock(ctx); err != nil {
 		t.Fatalf("lock: %v", err)
@@ -281,4 +286,34 @@ func TestRoleStateMatrix(t *testing.T) {
 		t.Errorf("Failed reason in /health/state: got %q, want it to name the device key", reason)
 	}
 	m.check(Failed)
+	if running, logs := diagnose(t, d, "", ""); running || logs == nil {
+		t.Errorf("diagnose in Failed before the store started: got running %v, logs %v; want false and a list", running, logs)
+	}
+}
+
+// diagnose reads /health/diagnose.
+func diagnose(t *testing.T, d *apptest.Daemon, user, pass string) (bool, []map[string]string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer hc.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", d.URL+"/health/diagnose", nil)
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("diagnose: got %s, want 200", resp.Status)
+	}
+	var body struct {
+		ClusterLogs  []map[string]string    `json:"clusterLogs"`
+		ClusterState struct{ Running bool } `json:"clusterState"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.ClusterState.Running, body.ClusterLogs
 }

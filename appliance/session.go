@@ -68,7 +68,7 @@ func (a *Appliance) openSession(domainKey []byte) error {
 		domainKey: domainKey,
 		cancel:    cancel,
 	}
-	go a.watchCaches(ctx, s, events)
+	go watchCaches(ctx, a.kv, s, events)
 	a.mu.Lock()
 	a.sess = s
 	a.mu.Unlock()
@@ -105,7 +105,7 @@ func (a *Appliance) closeSession() {
 // watchCaches keeps the session caches coherent with writes made elsewhere
 // (other nodes of a cluster). If the watch breaks, it watches again and only
 // then drops every cache, because events may have been missed in between.
-func (a *Appliance) watchCaches(ctx context.Context, s *session, events <-chan cluster.Event) {
+func watchCaches(ctx context.Context, kv cluster.KV, s *session, events <-chan cluster.Event) {
 	for {
 		for ev := range events {
 			switch {
@@ -122,7 +122,7 @@ func (a *Appliance) watchCaches(ctx context.Context, s *session, events <-chan c
 			return
 		case <-time.After(200 * time.Millisecond):
 		}
-		events = a.kv.Watch(ctx, "/kw/v1/")
+		events = kv.Watch(ctx, "/kw/v1/")
 		s.Keys.Invalidate("")
 		s.Users.Invalidate("")
 	}

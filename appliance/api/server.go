@@ -59,10 +59,10 @@ func (s *Server) Counters() (requests, failures uint64) {
 type access int
 
 const (
-	public      access = iota // anyone
-	roles                     // an authenticated user with one of route.roles
-	destructive               // Administrator when Operational; unlock passphrase when Locked or Failed
-	adminWhenOperational      // Administrator when Operational; anyone otherwise (diagnostics)
+	public               access = iota // anyone
+	roles                              // an authenticated user with one of route.roles
+	destructive                        // Administrator when Operational; unlock passphrase when Locked or Failed
+	adminWhenOperational               // Administrator when Operational; anyone otherwise (diagnostics)
 )
 
 type route struct {

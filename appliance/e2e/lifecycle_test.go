@@ -157,3 +157,22 @@ func TestLifecycle(t *testing.T) {
 	d.Stop()
 	assertNoSecrets(t, d, unlockPass, adminPass, operatorPass)
 }
+
+// withSigningKey provisions d, adds Operator op1 and a key of sc's kind, and
+// checks that op1's signature with it verifies.
+func withSigningKey(t *testing.T, d *apptest.Daemon, sc signCase) (admin, op *client.Client, _ signCase) {
+	t.Helper()
+	ctx := apptest.Context(t)
+	provision(t, d)
+	admin = d.Client("admin", adminPass)
+	if err := admin.AddUser(ctx, "op1", client.NewUser{RealName: "Op", Role: "Operator", Passphrase: operatorPass}); err != nil {
+		t.Fatal(err)
+	}
+	op = d.Client("op1", operatorPass)
+	sc.gen.ID = sc.id
+	if _, err := admin.GenerateKey(ctx, sc.gen); err != nil {
+		t.Fatal(err)
+	}
+	signAndVerify(t, op, admin, sc)
+	return admin, op, sc
+}

@@ -23,18 +23,7 @@ func TestPKCS11RootOfTrust(t *testing.T) {
 	}
 	d := apptest.Start(t, apptest.Options{Args: []string{"--rot", "pkcs11", "--pkcs11-module", module, "--pkcs11-token", label, "--pkcs11-pin-file", pinFile}})
 	ctx := apptest.Context(t)
-	provision(t, d)
-	admin := d.Client("admin", adminPass)
-	if err := admin.AddUser(ctx, "op1", client.NewUser{RealName: "Op", Role: "Operator", Passphrase: operatorPass}); err != nil {
-		t.Fatal(err)
-	}
-	op := d.Client("op1", operatorPass)
-	sc := signCases()[1]
-	sc.gen.ID = sc.id
-	if _, err := admin.GenerateKey(ctx, sc.gen); err != nil {
-		t.Fatal(err)
-	}
-	signAndVerify(t, op, admin, sc)
+	admin, op, sc := withSigningKey(t, d, signCases()[1])
 	if info, err := admin.SystemInfo(ctx); err != nil || info.AKPub["P256"] == "" {
 		t.Errorf("system info on PKCS#11: got %+v, %v; want the token's identity key", info, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/keywarden/keywarden/appliance/apptest"
-	"github.com/keywarden/keywarden/appliance/client"
 	"github.com/keywarden/keywarden/rot"
 	"github.com/keywarden/keywarden/rot/tpm"
 	"github.com/keywarden/keywarden/rot/tpm/tpmtest"
@@ -21,18 +20,7 @@ func TestTPMRootOfTrust(t *testing.T) {
 	device := tpmtest.Start(t)
 	d := apptest.Start(t, apptest.Options{Args: []string{"--rot", "tpm", "--tpm-device", device, "--tpm-pcrs", "16"}})
 	ctx := apptest.Context(t)
-	provision(t, d)
-	admin := d.Client("admin", adminPass)
-	if err := admin.AddUser(ctx, "op1", client.NewUser{RealName: "Op", Role: "Operator", Passphrase: operatorPass}); err != nil {
-		t.Fatal(err)
-	}
-	op := d.Client("op1", operatorPass)
-	sc := signCases()[0]
-	sc.gen.ID = sc.id
-	if _, err := admin.GenerateKey(ctx, sc.gen); err != nil {
-		t.Fatal(err)
-	}
-	signAndVerify(t, op, admin, sc)
+	admin, op, sc := withSigningKey(t, d, signCases()[0])
 
 	info, err := admin.SystemInfo(ctx)
 	if err != nil {

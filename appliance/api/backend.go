@@ -48,6 +48,12 @@ type Backend interface {
 	UnattendedBoot(ctx context.Context) (bool, error)
 	SetUnattendedBoot(ctx context.Context, on bool) error
 
+	// ClusterCA returns the cluster CA certificate (PEM); errors wrap
+	// ErrNotFound when none was ever set.
+	ClusterCA(ctx context.Context) ([]byte, error)
+	// SetClusterCA installs the CA that signs cluster members' certificates.
+	SetClusterCA(ctx context.Context, pemCert []byte) error
+
 	TLS() *tlsconf.Identity
 	GenerateTLS(ctx context.Context, keyType string, bits int) error
 	SetTLSCertificate(ctx context.Context, pemChain []byte) error

@@ -125,6 +125,29 @@ func handleTLSGenerate(c *call) error {
 	return c.noContent()
 }
 
+func handleGetClusterCA(c *call) error {
+	ca, err := c.s.backend.ClusterCA(c.ctx())
+	if err != nil {
+		return err
+	}
+	return c.pem(ca)
+}
+
+func handleSetClusterCA(c *call) error {
+	if err := requireType(c.r, typePEM); err != nil {
+		return err
+	}
+	body, err := c.readBody(1 << 20)
+	if err != nil {
+		return err
+	}
+	if err := c.s.backend.SetClusterCA(c.ctx(), body); err != nil {
+		return err
+	}
+	c.s.log.Info("cluster CA set", "by", c.user.ID)
+	return c.created("/config/tls/cluster-ca.pem", nil)
+}
+
 func handleGetTime(c *call) error {
 	return c.json(http.StatusOK, map[string]string{"time": c.s.backend.Now().UTC().Format(time.RFC3339)})
 }

@@ -22,6 +22,8 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrPrecondition means the appliance is not in the state this needs (412).
 	ErrPrecondition = errors.New("precondition failed")
+	// ErrNotFound means the requested thing does not exist (404).
+	ErrNotFound = errors.New("not found")
 	// ErrUnavailable means the store cannot serve right now (503).
 	ErrUnavailable = errors.New("service unavailable")
 )
@@ -50,7 +52,7 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, users.ErrNotFound), errors.Is(err, keystore.ErrNotFound):
+	case errors.Is(err, users.ErrNotFound), errors.Is(err, keystore.ErrNotFound), errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, users.ErrExists), errors.Is(err, keystore.ErrExists):
 		return http.StatusConflict

@@ -78,6 +78,8 @@ func (s *Server) routes() []route {
 		op("PUT", "/config/tls/cert.pem", admin, true, "", handleSetTLSCert),
 		op("POST", "/config/tls/csr.pem", admin, true, typePEM, handleTLSCSR),
 		op("POST", "/config/tls/generate", admin, true, "", handleTLSGenerate),
+		op("GET", "/config/tls/cluster-ca.pem", admin, true, typePEM, handleGetClusterCA),
+		op("PUT", "/config/tls/cluster-ca.pem", admin, true, "", handleSetClusterCA),
 		op("GET", "/config/time", admin, true, typeJSON, handleGetTime),
 		op("PUT", "/config/time", admin, true, "", handleSetTime),
 

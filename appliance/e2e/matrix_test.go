@@ -105,6 +105,8 @@ var referenceTable = []endpoint{
 	{"POST", "/config/tls/csr.pem", roles(Administrator), states(Operational), true},
 	{"POST", "/config/tls/generate", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/backup-passphrase", roles(Administrator), states(Operational), true},
+	{"GET", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
+	{"PUT", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
 	{"GET", "/config/time", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/time", roles(Administrator), states(Operational), true},
 	{"GET", "/system/info", roles(Administrator), states(Operational), true},

@@ -48,6 +48,8 @@ type Backend interface {
 	UnattendedBoot(ctx context.Context) (bool, error)
 	SetUnattendedBoot(ctx context.Context, on bool) error
 
+	// ClusterMembers lists the members of the store cluster.
+	ClusterMembers(ctx context.Context) ([]ClusterMember, error)
 	// ClusterCA returns the cluster CA certificate (PEM); errors wrap
 	// ErrNotFound when none was ever set.
 	ClusterCA(ctx context.Context) ([]byte, error)
@@ -86,6 +88,15 @@ type SystemInfo struct {
 	AkPub           map[string]string `json:"akPub"`
 	PCR             map[string]string `json:"pcr"`
 	RootOfTrust     RootOfTrustInfo   `json:"rootOfTrust"`
+}
+
+// ClusterMember is one member of the store cluster, as GET /cluster/members
+// shows it. Lone appliances have one member without peer URLs.
+type ClusterMember struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	URLs    []string `json:"urls"`
+	Learner bool     `json:"learner"`
 }
 
 // Diagnosis is the body of GET /health/diagnose: the local store member's

@@ -79,6 +79,7 @@ func (s *Server) routes() []route {
 		op("POST", "/config/tls/csr.pem", admin, true, typePEM, handleTLSCSR),
 		op("POST", "/config/tls/generate", admin, true, "", handleTLSGenerate),
 		op("GET", "/config/tls/cluster-ca.pem", admin, true, typePEM, handleGetClusterCA),
+		op("GET", "/cluster/members", admin, true, typeJSON, handleClusterMembers),
 		op("PUT", "/config/tls/cluster-ca.pem", admin, true, "", handleSetClusterCA),
 		op("GET", "/config/time", admin, true, typeJSON, handleGetTime),
 		op("PUT", "/config/time", admin, true, "", handleSetTime),

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"net"
 	"testing"
@@ -24,6 +25,16 @@ func TestClusterCA(t *testing.T) {
 		return rawReq{method: "PUT", path: "/config/tls/cluster-ca.pem", user: "admin", pass: adminPass, ctype: "application/x-pem-file", body: string(body)}
 	}
 	raw.do(t, get).want(t, "cluster CA before one is set", 404)
+	members := raw.do(t, rawReq{method: "GET", path: "/cluster/members", user: "admin", pass: adminPass})
+	members.want(t, "members of a lone appliance", 200)
+	var list []struct {
+		ID      string   `json:"id"`
+		URLs    []string `json:"urls"`
+		Learner bool     `json:"learner"`
+	}
+	if err := json.Unmarshal(members.body, &list); err != nil || len(list) != 1 || list[0].ID == "" || list[0].Learner || len(list[0].URLs) != 0 {
+		t.Fatalf("members of a lone appliance: got %s (%v), want one voting member without peer URLs", members.body, err)
+	}
 
 	ca := newTestCA(t)
 	raw.do(t, put(ca.pem)).want(t, "a CA that does not sign the node's certificate", 400)

@@ -106,6 +106,7 @@ var referenceTable = []endpoint{
 	{"POST", "/config/tls/generate", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/backup-passphrase", roles(Administrator), states(Operational), true},
 	{"GET", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
+	{"GET", "/cluster/members", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
 	{"GET", "/config/time", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/time", roles(Administrator), states(Operational), true},

@@ -176,3 +176,25 @@ func withSigningKey(t *testing.T, d *apptest.Daemon, sc signCase) (admin, op *cl
 	signAndVerify(t, op, admin, sc)
 	return admin, op, sc
 }
+
+// restartUnlockThenUnattended restarts d (Locked; whileLocked runs then, if
+// given), unlocks it, checks the key still signs, switches unattended boot on
+// and checks that the next start is Operational by itself with the same key.
+func restartUnlockThenUnattended(t *testing.T, d *apptest.Daemon, admin, op *client.Client, sc signCase, whileLocked func()) {
+	t.Helper()
+	d.Restart()
+	waitState(t, d, "Locked")
+	if whileLocked != nil {
+		whileLocked()
+	}
+	if err := d.Client("", "").Unlock(apptest.Context(t), unlockPass); err != nil {
+		t.Fatalf("unlock after restart: %v", err)
+	}
+	signAndVerify(t, op, admin, sc)
+	if err := admin.SetUnattendedBoot(apptest.Context(t), "on"); err != nil {
+		t.Fatalf("unattended boot on: %v", err)
+	}
+	d.Restart()
+	waitState(t, d, "Operational")
+	signAndVerify(t, op, admin, sc)
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto"
 	"os"
 	"path/filepath"
@@ -36,19 +37,9 @@ func TestPKCS11RootOfTrust(t *testing.T) {
 	}
 	tlsKeyInToken(t, d, module, label, pin)
 
-	d.Restart()
-	waitState(t, d, "Locked")
-	tlsKeyInToken(t, d, module, label, pin) // found again after a restart
-	if err := d.Client("", "").Unlock(apptest.Context(t), unlockPass); err != nil {
-		t.Fatalf("unlock after restart: %v", err)
-	}
-	signAndVerify(t, op, admin, sc)
-	if err := admin.SetUnattendedBoot(apptest.Context(t), "on"); err != nil {
-		t.Fatalf("unattended boot on: %v", err)
-	}
-	d.Restart()
-	waitState(t, d, "Operational")
-	signAndVerify(t, op, admin, sc)
+	restartUnlockThenUnattended(t, d, admin, op, sc, func() {
+		tlsKeyInToken(t, d, module, label, pin) // found again after a restart
+	})
 
 	// A wrong PIN: the appliance says so and does not retry (the token would lock).
 	d.Stop()
@@ -96,33 +87,39 @@ func TestPKCS11RootOfTrust(t *testing.T) {
 func tlsKeyInToken(t *testing.T, d *apptest.Daemon, module, label, pin string) {
 	t.Helper()
 	served := presented(t, d)[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	ctx := apptest.Context(t)
-	m, err := hsm.Open(ctx, hsm.Config{Module: module, TokenLabel: label, PIN: []byte(pin)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	objs, err := m.FindAll(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if !strings.HasPrefix(o.Label, "keywarden-tls-") || o.Class != hsm.ClassPrivateKey {
-			continue
+	found := false
+	withToken(t, module, label, pin, func(ctx context.Context, m *hsm.Module, objs []hsm.Object) {
+		for _, o := range objs {
+			if !strings.HasPrefix(o.Label, "keywarden-tls-") || o.Class != hsm.ClassPrivateKey {
+				continue
+			}
+			if o.Extractable {
+				t.Errorf("TLS key %s is extractable", o.Label)
+			}
+			if s, err := m.Signer(ctx, o.Label); err == nil && served.Equal(s.Public()) {
+				found = true
+			}
 		}
-		if o.Extractable {
-			t.Errorf("TLS key %s is extractable", o.Label)
+		if !found {
+			t.Fatalf("the served TLS certificate's key is not a key in the token (objects: %+v)", objs)
 		}
-		s, err := m.Signer(ctx, o.Label)
-		if err == nil && served.Equal(s.Public()) {
-			return
-		}
-	}
-	t.Fatalf("the served TLS certificate's key is not a key in the token (objects: %+v)", objs)
+	})
 }
 
 // tokenLabels lists the labels of the objects in the token.
 func tokenLabels(t *testing.T, module, label, pin string) map[string]bool {
+	t.Helper()
+	labels := map[string]bool{}
+	withToken(t, module, label, pin, func(_ context.Context, _ *hsm.Module, objs []hsm.Object) {
+		for _, o := range objs {
+			labels[o.Label] = true
+		}
+	})
+	return labels
+}
+
+// withToken opens the token as a second process would and hands fn its objects.
+func withToken(t *testing.T, module, label, pin string, fn func(context.Context, *hsm.Module, []hsm.Object)) {
 	t.Helper()
 	ctx := apptest.Context(t)
 	m, err := hsm.Open(ctx, hsm.Config{Module: module, TokenLabel: label, PIN: []byte(pin)})
@@ -134,9 +131,5 @@ func tokenLabels(t *testing.T, module, label, pin string) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	labels := map[string]bool{}
-	for _, o := range objs {
-		labels[o.Label] = true
-	}
-	return labels
+	fn(ctx, m, objs)
 }

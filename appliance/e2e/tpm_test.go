@@ -30,19 +30,7 @@ func TestTPMRootOfTrust(t *testing.T) {
 		t.Errorf("system info on a TPM: got akPub %v, pcr %v, deviceId %q; want the identity key, PCR 16 and a device id", info.AKPub, info.PCR, info.DeviceID)
 	}
 
-	d.Restart()
-	waitState(t, d, "Locked")
-	if err := d.Client("", "").Unlock(apptest.Context(t), unlockPass); err != nil {
-		t.Fatalf("unlock after restart: %v", err)
-	}
-	signAndVerify(t, op, admin, sc)
-
-	if err := admin.SetUnattendedBoot(apptest.Context(t), "on"); err != nil {
-		t.Fatalf("unattended boot on: %v", err)
-	}
-	d.Restart()
-	waitState(t, d, "Operational")
-	signAndVerify(t, op, admin, sc)
+	restartUnlockThenUnattended(t, d, admin, op, sc, nil)
 
 	// The boot chain "changes": PCR 16 is extended while the appliance is off.
 	d.Stop()

@@ -147,7 +147,11 @@ func (s *Store) forgetOperations(where string) {
 // and operation counters. where is a key path or a namespace directory (see
 // NamespaceDir). The store watch calls it for deletions on other nodes.
 func (s *Store) Forget(where string) {
-	s.Invalidate("")
+	if strings.HasSuffix(where, "/") {
+		s.Invalidate("") // a whole namespace: rare, drop everything
+	} else {
+		s.Invalidate(where)
+	}
 	s.forgetOperations(where)
 }
 

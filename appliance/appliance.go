@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
@@ -54,6 +55,16 @@ type Appliance struct {
 	nodeID string
 	tls    *tlsconf.Server // serves tlsID; survives reboots so the listener config stays valid
 	api    *api.Server
+	// peerSealer seals the node's peer identity file (device key sub-key).
+	peerSealer *keyring.Sealer
+
+	// joining is set while a cluster join runs; the quorum watch stands by.
+	joining atomic.Bool
+	// peered is set while the store member has peers (or listens for them);
+	// requests then pass the cache barrier.
+	peered atomic.Bool
+	// board holds the members' heartbeats (GET /cluster/status).
+	board statusBoard
 
 	// opMu serialises state transitions (provision, unlock, lock, ...), which
 	// run Argon2id and must not interleave.
@@ -65,6 +76,9 @@ type Appliance struct {
 	sess   *session
 	offset time.Duration // system time set through the API minus the host clock
 	tlsID  *tlsconf.Identity
+	quorum quorumState
+	// pendingLocal holds node-local entries a join could not write yet.
+	pendingLocal []cluster.Entry
 }
 
 // New checks cfg and returns an appliance that is not yet running.
@@ -127,6 +141,10 @@ func (a *Appliance) runOnce(ctx context.Context) (action, error) {
 	a.reportReady()
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	go a.notify.RunWatchdog(wdCtx, a.healthy)
+	if a.member != nil {
+		go a.watchQuorum(wdCtx)
+		go a.watchHeartbeats(wdCtx)
+	}
 
 	act := actShutdown
 	select {

@@ -58,6 +58,9 @@ func (a *Appliance) boot(ctx context.Context) error {
 		a.fail("the device key cannot be unsealed: "+rotReason(err), nil)
 		return a.ephemeralTLS()
 	}
+	if a.peerSealer, err = newPeerSealer(deviceKey); err != nil {
+		return err
+	}
 	if err := a.startStore(ctx); err != nil {
 		a.fail("the key store did not start", err)
 		return a.ephemeralTLS()
@@ -67,9 +70,23 @@ func (a *Appliance) boot(ctx context.Context) error {
 		return err
 	}
 	a.local = vault.New(a.kv, sealer)
+	err = a.finishBoot(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cluster.ErrUnavailable) && a.member.Config().PeerTLS != nil:
+		return a.waitForStore(err)
+	}
+	a.fail("the store or the node-local configuration is unreadable (was the device key replaced?)", err)
+	return a.ephemeralTLS()
+}
+
+// finishBoot reads the node-local configuration and decides the state. It
+// needs the store; a cluster member that restarts while its peers are down
+// runs it later, from the quorum watch.
+func (a *Appliance) finishBoot(ctx context.Context) error {
 	if err := a.loadLocal(ctx); err != nil {
-		a.fail("node-local configuration is unreadable (was the device key replaced?)", err)
-		return a.ephemeralTLS()
+		return err
 	}
 	return a.initialState(ctx)
 }
@@ -157,13 +174,20 @@ func (a *Appliance) createDeviceKey(ctx context.Context) ([]byte, error) {
 	return key, nil
 }
 
+// startStore starts the store member: alone, or with the peer identity the
+// node got when it founded or joined a cluster with peers.
 func (a *Appliance) startStore(ctx context.Context) error {
-	m, err := cluster.New(cluster.Config{
-		Name:       a.nodeID,
-		DataDir:    a.path(dirEtcd),
-		PeerListen: a.cfg.PeerListen,
-		Logger:     a.log.With("component", "etcd"),
-	})
+	if err := a.recoverPrejoin(); err != nil {
+		return fmt.Errorf("restore the store of an interrupted join: %w", err)
+	}
+	peer, err := a.loadPeer()
+	if err != nil {
+		return err
+	}
+	if peer != nil && a.cfg.PeerListen == "" {
+		return errors.New("this node is a cluster member but has no peer address; start keywardend with the --peer-listen it had")
+	}
+	m, err := cluster.New(a.memberConfig(peer))
 	if err != nil {
 		return err
 	}
@@ -171,6 +195,7 @@ func (a *Appliance) startStore(ctx context.Context) error {
 		return err
 	}
 	a.member, a.kv = m, m.KV()
+	a.peered.Store(peer != nil)
 	return nil
 }
 
@@ -182,8 +207,7 @@ func (a *Appliance) initialState(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		a.fail("the key store is unreadable", err)
-		return nil
+		return fmt.Errorf("read the unlock slot: %w", err)
 	}
 	a.setState(api.Locked, "")
 	a.tryUnattendedBoot(ctx)

@@ -93,20 +93,12 @@ func (a *Appliance) checkSignsNode(ca *x509.Certificate) error {
 	return nil
 }
 
-// ClusterMembers implements api.Backend. A lone appliance advertises no peer
-// URL (its member opens no peer port), so its list has one member with none.
+// ClusterMembers implements api.Backend. A lone appliance that does not
+// listen for peers advertises no peer URL, so its one member has none.
 func (a *Appliance) ClusterMembers(ctx context.Context) ([]api.ClusterMember, error) {
 	members, err := a.member.Members(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.ClusterMember, 0, len(members))
-	for _, m := range members {
-		urls := []string{}
-		if a.cfg.PeerListen != "" || len(members) > 1 {
-			urls = append(urls, m.PeerURLs...)
-		}
-		out = append(out, api.ClusterMember{ID: cluster.FormatMemberID(m.ID), Name: m.Name, URLs: urls, Learner: m.IsLearner})
-	}
-	return out, nil
+	return apiMembers(members, a.member.Config().PeerTLS != nil), nil
 }

@@ -34,6 +34,13 @@ type session struct {
 	vault     *vault.Vault
 	domainKey []byte
 	cancel    context.CancelFunc
+	barrier   *barrier
+}
+
+// invalidateAll drops every cached key and credential.
+func (s *session) invalidateAll() {
+	s.Keys.Invalidate("")
+	s.Users.Invalidate("")
 }
 
 // Session implements api.Backend.
@@ -57,8 +64,6 @@ func (a *Appliance) openSession(domainKey []byte) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	// Watch before serving, so no write made from now on can be missed.
-	events := a.kv.Watch(ctx, "/kw/v1/")
 	s := &session{
 		Session: api.Session{
 			Users: users.NewDirectory(v, keyring.NewKey(), a.kdf),
@@ -68,6 +73,18 @@ func (a *Appliance) openSession(domainKey []byte) error {
 		domainKey: domainKey,
 		cancel:    cancel,
 	}
+	s.barrier = newBarrier(a.kv, s.invalidateAll)
+	s.Sync = func(ctx context.Context) error {
+		if !a.peered.Load() {
+			return nil // alone: every write is this node's, and updates the caches itself
+		}
+		return s.barrier.sync(ctx)
+	}
+	// Watch before serving, so no write made from now on can be missed.
+	if rev, err := a.kv.Revision(ctx); err == nil {
+		s.barrier.applied(rev)
+	}
+	events := a.kv.Watch(ctx, "/kw/v1/")
 	go watchCaches(ctx, a.kv, s, events)
 	a.mu.Lock()
 	a.sess = s
@@ -116,6 +133,7 @@ func watchCaches(ctx context.Context, kv cluster.KV, s *session, events <-chan c
 			case strings.HasPrefix(ev.Key, users.UserPrefix), strings.HasPrefix(ev.Key, users.NamespacePrefix):
 				s.Users.Invalidate(strings.TrimPrefix(ev.Key, users.UserPrefix))
 			}
+			s.barrier.applied(ev.Revision)
 		}
 		select {
 		case <-ctx.Done():
@@ -123,8 +141,7 @@ func watchCaches(ctx context.Context, kv cluster.KV, s *session, events <-chan c
 		case <-time.After(200 * time.Millisecond):
 		}
 		events = kv.Watch(ctx, "/kw/v1/")
-		s.Keys.Invalidate("")
-		s.Users.Invalidate("")
+		s.invalidateAll()
 	}
 }
 
@@ -170,21 +187,27 @@ func (a *Appliance) Provision(ctx context.Context, unlockPass, adminPass string,
 }
 
 // readUnlockSlot reads the unlock slot from the store. Only when the store is
-// not running at all (Failed) does it fall back to the local copy: a store
-// that is merely slow must not resurrect a replaced passphrase.
+// not running at all, or the node is Failed and its store has no quorum,
+// does it fall back to the local copy: a store that is merely slow must not
+// resurrect a replaced passphrase.
 func (a *Appliance) readUnlockSlot(ctx context.Context) (keyring.WrappedKey, int64, error) {
 	var slot keyring.WrappedKey
 	var raw []byte
 	var rev int64
 	if a.kv != nil {
 		e, err := a.kv.Get(ctx, pathUnlockSlot)
+		st, _ := a.State()
 		switch {
 		case errors.Is(err, cluster.ErrNotFound):
 			return slot, 0, fmt.Errorf("%w: the appliance is not provisioned", api.ErrPrecondition)
+		case errors.Is(err, cluster.ErrUnavailable) && st == api.Failed:
+			// A cluster member without quorum: the last unlock slot this
+			// node knew authenticates recovery (force-new, reboot, reset).
 		case err != nil:
 			return slot, 0, fmt.Errorf("read the unlock slot: %w", err)
+		default:
+			raw, rev = e.Value, e.ModRevision
 		}
-		raw, rev = e.Value, e.ModRevision
 	}
 	if raw == nil {
 		b, err := os.ReadFile(a.path(fileUnlockSlot))

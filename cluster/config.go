@@ -53,6 +53,26 @@ type Config struct {
 	// this one, with their peer URLs (see InitialClusterFor). etcd checks it
 	// against the cluster's own list, so it must be complete and exact.
 	InitialCluster map[string][]string
+	// ForceNewCluster recovers from the permanent loss of a quorum: the
+	// member starts as a cluster of one with the data it holds, and etcd
+	// drops every other member from its record. Writes only the lost members
+	// had are gone, and they must never come back with their old data, only
+	// through a fresh join. It needs a data dir that holds a member (Start
+	// refuses one that does not with ErrNoMemberData) and no Join. Once Start
+	// has succeeded the data dir records the new cluster and later starts
+	// need no flag; Member.Config returns it cleared. With PeerListen the
+	// member keeps listening for peers, so new members can join it.
+	ForceNewCluster bool
+	// StartWithoutQuorum lets Start return as soon as etcd runs, instead of
+	// waiting for a quorum, when the data dir holds a member of a cluster
+	// with other members: a node restarting while its peers are down can
+	// then serve its own API and report the missing quorum. Until a quorum
+	// answers, Member.Ready is false and the store fails with ErrUnavailable;
+	// from then on it serves without anyone calling Start again. A member
+	// alone in its cluster, or one started with ForceNewCluster, is its own
+	// quorum and Start waits for it as usual. Not with Join: a joining member
+	// needs its cluster to answer.
+	StartWithoutQuorum bool
 	// Logger receives etcd's warnings and errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -86,6 +106,7 @@ func (c Config) check() (*peerIdentity, error) {
 		}
 	}
 	errs = append(errs, c.validateJoin()...)
+	errs = append(errs, c.validateBootstrap()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("invalid cluster member config: %w", err)
 	}
@@ -122,6 +143,35 @@ func (c Config) validateJoin() []error {
 		}
 	}
 	return errs
+}
+
+// validateBootstrap checks that the ways of starting a member that exclude
+// each other are not combined.
+func (c Config) validateBootstrap() []error {
+	var errs []error
+	if c.Join && c.ForceNewCluster {
+		errs = append(errs, errors.New("force new cluster: not with join: a joining member has no data to recover"))
+	}
+	if c.Join && c.StartWithoutQuorum {
+		errs = append(errs, errors.New("start without quorum: not with join: a joining member needs its cluster to answer"))
+	}
+	return errs
+}
+
+// clone returns a copy of c that shares no maps or slices with it.
+func (c Config) clone() Config {
+	if c.PeerTLS != nil {
+		p := PeerTLS{Cert: slices.Clone(c.PeerTLS.Cert), Key: slices.Clone(c.PeerTLS.Key), CA: slices.Clone(c.PeerTLS.CA)}
+		c.PeerTLS = &p
+	}
+	if c.InitialCluster != nil {
+		ic := make(map[string][]string, len(c.InitialCluster))
+		for name, urls := range c.InitialCluster {
+			ic[name] = slices.Clone(urls)
+		}
+		c.InitialCluster = ic
+	}
+	return c
 }
 
 // peerScheme is https when peers authenticate with TLS.

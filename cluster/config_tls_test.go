@@ -73,6 +73,12 @@ func TestValidateJoin(t *testing.T) {
 			InitialCluster: map[string][]string{"n": {self}, "a": {peer + "/x"}}}, "want only a scheme"},
 		{"bad member name", cluster.Config{PeerListen: "127.0.0.1:2380", PeerTLS: tls, Join: true,
 			InitialCluster: map[string][]string{"n": {self}, "a=b": {peer}}}, `"a=b" is not a valid name`},
+		{"join and force new cluster", cluster.Config{PeerListen: "127.0.0.1:2380", PeerTLS: tls, Join: true, ForceNewCluster: true,
+			InitialCluster: map[string][]string{"n": {self}, "a": {peer}}}, "force new cluster: not with join"},
+		{"join without quorum", cluster.Config{PeerListen: "127.0.0.1:2380", PeerTLS: tls, Join: true, StartWithoutQuorum: true,
+			InitialCluster: map[string][]string{"n": {self}, "a": {peer}}}, "start without quorum: not with join"},
+		{"force new cluster without quorum", cluster.Config{PeerListen: "127.0.0.1:2380", PeerTLS: tls,
+			ForceNewCluster: true, StartWithoutQuorum: true}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

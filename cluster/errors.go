@@ -51,6 +51,9 @@ var (
 	// ErrHasMemberData means a member was asked to join a cluster with a data
 	// dir that already holds a member; joining needs a fresh one.
 	ErrHasMemberData = errors.New("cluster: data dir already holds a member")
+	// ErrNoMemberData means a member was asked to recover a cluster
+	// (Config.ForceNewCluster) from a data dir that holds no member.
+	ErrNoMemberData = errors.New("cluster: data dir holds no member")
 )
 
 // storeError describes err from an etcd call made for a caller whose context
@@ -73,6 +76,11 @@ func unavailable(err error) bool {
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, context.Canceled), // the client closed under the call
 		errors.Is(err, rpctypes.ErrTooManyRequests),
+		// A member that has just started does not yet know which
+		// requests its cluster supports.
+		errors.Is(err, rpctypes.ErrNotCapable),
+		// Raft on this member knew no leader to hand the write to.
+		proposalDropped(err),
 		// A learner serves nothing until it is promoted.
 		errors.Is(err, errNotSupportedForLearner),
 		// Membership changes that strict reconfiguration checks refuse

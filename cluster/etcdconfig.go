@@ -85,8 +85,10 @@ func configurePeerSecurity(ec *embed.Config, peer *peerFiles) {
 
 // configureBootstrap says how etcd starts a data dir that holds no member
 // yet: founding a cluster of its own, or joining one. etcd ignores all of it
-// once the data dir holds a member.
+// once the data dir holds a member, except ForceNewCluster, which only
+// applies to such a data dir.
 func configureBootstrap(ec *embed.Config, c Config) {
+	ec.ForceNewCluster = c.ForceNewCluster
 	if c.Join {
 		ec.InitialCluster = initialClusterFlag(c.InitialCluster)
 		ec.ClusterState = embed.ClusterStateFlagExisting

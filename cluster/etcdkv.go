@@ -10,37 +10,45 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// callTimeout bounds every KV call. A healthy local member answers in
-// milliseconds; a call that takes this long is waiting for a quorum that is
-// not there, and the appliance should report that rather than hang.
-const callTimeout = 5 * time.Second
-
-// etcdKV implements KV with the client of a running Member.
+// etcdKV implements KV with the client of a running Member. The Member keeps
+// the same etcdKV across restarts and swaps the client underneath, so the
+// store handed out by Member.KV works again after Restart.
 type etcdKV struct {
-	client  atomic.Pointer[clientv3.Client] // nil while the member is not running
-	timeout time.Duration
+	// client is nil while the member does not serve: not running, or
+	// waiting for quorum.
+	client atomic.Pointer[clientv3.Client]
+	// waiting is set while the member runs but waits for quorum, to tell
+	// that apart in errors.
+	waiting atomic.Bool
+	timeout time.Duration // bounds a whole call, retries included
 }
 
-// call returns the client and a context for one call: bounded by the per-call
-// timeout, and failing at once when the member has no leader instead of
-// waiting for one.
-func (kv *etcdKV) call(ctx context.Context) (*clientv3.Client, context.Context, context.CancelFunc, error) {
-	c := kv.client.Load()
-	if c == nil {
-		return nil, nil, nil, fmt.Errorf("%w: member is not running", ErrUnavailable)
+// current returns the client of the serving member, or an error wrapping
+// ErrUnavailable.
+func (kv *etcdKV) current() (*clientv3.Client, error) {
+	if c := kv.client.Load(); c != nil {
+		return c, nil
 	}
-	cctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), kv.timeout)
-	return c, cctx, cancel, nil
+	if kv.waiting.Load() {
+		return nil, fmt.Errorf("%w: member is waiting for a quorum of its cluster", ErrUnavailable)
+	}
+	return nil, fmt.Errorf("%w: member is not running", ErrUnavailable)
+}
+
+// do runs op under p within the call's overall bound.
+func (kv *etcdKV) do(ctx context.Context, p retryPolicy, op func(context.Context, *clientv3.Client) error) error {
+	cctx, cancel := context.WithTimeout(ctx, kv.timeout)
+	defer cancel()
+	return p.run(cctx, kv.current, op)
 }
 
 // Get returns the value at key, or an error wrapping ErrNotFound.
 func (kv *etcdKV) Get(ctx context.Context, key string) (Entry, error) {
-	c, cctx, cancel, err := kv.call(ctx)
-	if err != nil {
-		return Entry{}, fmt.Errorf("get key %q: %w", key, err)
-	}
-	defer cancel()
-	resp, err := c.Get(cctx, key)
+	var resp *clientv3.GetResponse
+	err := kv.do(ctx, readRetry, func(actx context.Context, c *clientv3.Client) (err error) {
+		resp, err = c.Get(actx, key)
+		return err
+	})
 	if err != nil {
 		return Entry{}, storeError(ctx, fmt.Sprintf("get key %q", key), err)
 	}
@@ -50,16 +58,29 @@ func (kv *etcdKV) Get(ctx context.Context, key string) (Entry, error) {
 	return entry(resp.Kvs[0]), nil
 }
 
+// Revision returns the store's current revision (a linearizable read of a
+// key that never exists, counted only).
+func (kv *etcdKV) Revision(ctx context.Context) (int64, error) {
+	var resp *clientv3.GetResponse
+	err := kv.do(ctx, readRetry, func(actx context.Context, c *clientv3.Client) (err error) {
+		resp, err = c.Get(actx, "\x00revision", clientv3.WithCountOnly())
+		return err
+	})
+	if err != nil {
+		return 0, storeError(ctx, "read store revision", err)
+	}
+	return resp.Header.Revision, nil
+}
+
 // List returns every entry whose key starts with prefix, sorted by key. An
 // empty prefix lists the whole store.
 func (kv *etcdKV) List(ctx context.Context, prefix string) ([]Entry, error) {
-	c, cctx, cancel, err := kv.call(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list prefix %q: %w", prefix, err)
-	}
-	defer cancel()
-	resp, err := c.Get(cctx, prefix, clientv3.WithPrefix(),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	var resp *clientv3.GetResponse
+	err := kv.do(ctx, readRetry, func(actx context.Context, c *clientv3.Client) (err error) {
+		resp, err = c.Get(actx, prefix, clientv3.WithPrefix(),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+		return err
+	})
 	if err != nil {
 		return nil, storeError(ctx, fmt.Sprintf("list prefix %q", prefix), err)
 	}
@@ -71,18 +92,19 @@ func (kv *etcdKV) List(ctx context.Context, prefix string) ([]Entry, error) {
 }
 
 // Txn applies ops atomically if every condition holds; otherwise it changes
-// nothing and returns an error wrapping ErrConflict.
+// nothing and returns an error wrapping ErrConflict. It is retried only when
+// it certainly was not applied (see writeRetry); an error wrapping
+// ErrUnavailable otherwise leaves the outcome unknown.
 func (kv *etcdKV) Txn(ctx context.Context, conds []Cond, ops []Op) (int64, error) {
 	thens, err := etcdOps(ops)
 	if err != nil {
 		return 0, fmt.Errorf("txn: %w", err)
 	}
-	c, cctx, cancel, err := kv.call(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("txn: %w", err)
-	}
-	defer cancel()
-	resp, err := c.Txn(cctx).If(etcdConds(conds)...).Then(thens...).Commit()
+	var resp *clientv3.TxnResponse
+	err = kv.do(ctx, writeRetry, func(actx context.Context, c *clientv3.Client) (err error) {
+		resp, err = c.Txn(actx).If(etcdConds(conds)...).Then(thens...).Commit()
+		return err
+	})
 	if err != nil {
 		return 0, storeError(ctx, "txn", err)
 	}

@@ -51,18 +51,24 @@ func InitialClusterFor(members []MemberInfo, joinerID uint64, joinerName string)
 	return out, nil
 }
 
-// checkJoin makes sure a join can work before etcd writes anything: the data
-// dir holds no member yet, and at least one member of the cluster answers
-// this member's peer requests.
-func (m *Member) checkJoin(ctx context.Context) error {
-	_, err := os.Stat(filepath.Join(m.cfg.DataDir, memberDirName))
-	switch {
-	case err == nil:
-		return fmt.Errorf("join: %w: move %q aside first", ErrHasMemberData, m.cfg.DataDir)
-	case !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("join: check data dir: %w", err)
+// checkMemberData checks the data dir against how cfg starts it, before
+// etcd writes anything: a join needs a data dir that holds no member yet,
+// and ForceNewCluster one that does. Other starts take either.
+func checkMemberData(cfg Config) error {
+	if !cfg.Join && !cfg.ForceNewCluster {
+		return nil
 	}
-	return m.probePeers(ctx)
+	_, err := os.Stat(filepath.Join(cfg.DataDir, memberDirName))
+	has := err == nil
+	switch {
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("check data dir for member data: %w", err)
+	case cfg.Join && has:
+		return fmt.Errorf("join: %w: move %q aside first", ErrHasMemberData, cfg.DataDir)
+	case cfg.ForceNewCluster && !has:
+		return fmt.Errorf("force new cluster: %w: %q has no member to recover", ErrNoMemberData, cfg.DataDir)
+	}
+	return nil
 }
 
 // undoJoin removes what a failed join left in the data dir, so that the
@@ -78,12 +84,12 @@ func (m *Member) undoJoin(joined bool) error {
 	return nil
 }
 
-// probePeers asks the other members for their version over the peer
-// protocol, with this member's certificate, until one answers. etcd would
-// report a refused certificate only as "could not retrieve cluster
-// information"; this names the reason. The error wraps ErrPeerTLS when some
-// member refused, or was refused, in the TLS handshake, and ErrUnavailable
-// otherwise.
+// probePeers makes sure a join can work before etcd writes anything: it asks
+// the other members for their version over the peer protocol, with this
+// member's certificate, until one answers. etcd would report a refused
+// certificate only as "could not retrieve cluster information"; this names
+// the reason. The error wraps ErrPeerTLS when some member refused, or was
+// refused, in the TLS handshake, and ErrUnavailable otherwise.
 func (m *Member) probePeers(ctx context.Context) error {
 	transport := &http.Transport{TLSClientConfig: m.tlsClientConfig()}
 	defer transport.CloseIdleConnections()

@@ -13,10 +13,12 @@ type KV interface {
 	// Txn applies ops atomically if every condition holds; otherwise it changes
 	// nothing and returns an error wrapping ErrConflict. It returns the store
 	// revision of the write. A successful Txn is durable (committed by quorum)
-	// when it returns. Each key may be written by at most one op, and no Put
-	// may target a key that a Delete or DeletePrefix of the same Txn removes
-	// (etcd rejects such a Txn as a whole, with an error that is neither
-	// ErrConflict nor ErrUnavailable).
+	// when it returns. After an error wrapping ErrUnavailable the Txn may or
+	// may not have been applied: read the keys back before deciding. Each key
+	// may be written by at most one op, and no Put may target a key that a
+	// Delete or DeletePrefix of the same Txn removes (etcd rejects such a Txn
+	// as a whole, with an error that is neither ErrConflict nor
+	// ErrUnavailable).
 	Txn(ctx context.Context, conds []Cond, ops []Op) (revision int64, err error)
 	// Watch reports changes under prefix until ctx is cancelled. It returns
 	// once the watch is registered, so every change committed after Watch
@@ -24,6 +26,11 @@ type KV interface {
 	// channel before ctx is done means the caller must assume it missed events
 	// and resynchronise.
 	Watch(ctx context.Context, prefix string) <-chan Event
+	// Revision returns the store's current revision with a linearizable
+	// read: every write committed anywhere before the call has a revision at
+	// most this. Together with Event.Revision it lets a cache wait until its
+	// watch has seen every write committed before a point in time.
+	Revision(ctx context.Context) (int64, error)
 }
 
 // Entry is one stored value with its revisions.
@@ -74,7 +81,8 @@ func Unchanged(key string, rev int64) Cond { return Cond{Key: key, ModRevision: 
 
 // Event is one change seen by Watch.
 type Event struct {
-	Key     string
-	Deleted bool
-	Value   []byte // nil when Deleted
+	Key      string
+	Deleted  bool
+	Value    []byte // nil when Deleted
+	Revision int64  // the store revision of the change
 }

@@ -19,9 +19,15 @@ import (
 // survive three failures.
 const MaxVoters = 7
 
-// retryInterval is the pause between attempts of a membership change that
-// etcd refused for a reason that passes by itself.
-const retryInterval = 200 * time.Millisecond
+const (
+	// retryInterval is the pause between attempts of a membership change
+	// that etcd refused for a reason that passes by itself.
+	retryInterval = 200 * time.Millisecond
+
+	// changeTimeout bounds one attempt of a membership change, which waits
+	// for a quorum to commit it like a write does.
+	changeTimeout = 5 * time.Second
+)
 
 // MemberInfo describes one member of the cluster.
 type MemberInfo struct {
@@ -47,15 +53,16 @@ func ParseMemberID(s string) (uint64, error) {
 }
 
 // Members lists the cluster's members, sorted by ID, as the leader knows
-// them. A learner cannot answer; the error then wraps ErrUnavailable.
+// them. Like a read from the store it rides out a change of leader. A
+// learner cannot answer; the error then wraps ErrUnavailable.
 func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
-	c, err := m.etcdClient()
-	if err != nil {
-		return nil, fmt.Errorf("list members: %w", err)
-	}
-	cctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), callTimeout)
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	resp, err := c.MemberList(cctx)
+	var resp *clientv3.MemberListResponse
+	err := readRetry.run(cctx, m.etcdClient, func(actx context.Context, c *clientv3.Client) (err error) {
+		resp, err = c.MemberList(actx)
+		return err
+	})
 	if err != nil {
 		return nil, storeError(ctx, "list members", err)
 	}
@@ -75,7 +82,7 @@ func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
 // ErrUnavailable.
 func (m *Member) AddLearner(ctx context.Context, peerURLs []string) (MemberInfo, []MemberInfo, error) {
 	const what = "add learner"
-	if m.cfg.PeerListen == "" {
+	if m.config().PeerListen == "" {
 		return MemberInfo{}, nil, fmt.Errorf("%s: %w: restart it with a peer listen address first", what, ErrNoPeerListener)
 	}
 	if err := m.checkPeerURLs(peerURLs); err != nil {
@@ -89,7 +96,7 @@ func (m *Member) AddLearner(ctx context.Context, peerURLs []string) (MemberInfo,
 		return MemberInfo{}, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	var resp *clientv3.MemberAddResponse
-	err = m.retry(ctx, []error{rpctypes.ErrUnhealthy}, func(c *clientv3.Client, cctx context.Context) (err error) {
+	err = m.retry(ctx, []error{rpctypes.ErrUnhealthy}, func(cctx context.Context, c *clientv3.Client) (err error) {
 		resp, err = c.MemberAddAsLearner(cctx, peerURLs)
 		return err
 	})
@@ -113,7 +120,7 @@ func (m *Member) Promote(ctx context.Context, id uint64) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	waitFor := []error{rpctypes.ErrMemberLearnerNotReady, rpctypes.ErrMemberNotEnoughStarted}
-	err = m.retry(ctx, waitFor, func(c *clientv3.Client, cctx context.Context) error {
+	err = m.retry(ctx, waitFor, func(cctx context.Context, c *clientv3.Client) error {
 		_, err := c.MemberPromote(cctx, id)
 		return err
 	})
@@ -121,6 +128,50 @@ func (m *Member) Promote(ctx context.Context, id uint64) error {
 		return membershipError(ctx, what, err)
 	}
 	return nil
+}
+
+// notYet are the refusals of a promotion that PromoteReadyLearners passes
+// over: the learner has not caught up, the cluster is not healthy enough to
+// grow, or another member promoted or removed the learner meanwhile. A later
+// pass sees how things stand then.
+var notYet = []error{
+	rpctypes.ErrMemberLearnerNotReady, rpctypes.ErrMemberNotEnoughStarted,
+	rpctypes.ErrMemberNotLearner, rpctypes.ErrMemberNotFound,
+}
+
+// PromoteReadyLearners tries once to promote each learner of the cluster and
+// returns the IDs of those it promoted. It does not wait: a learner etcd
+// will not promote yet (see notYet) is skipped without an error, for a
+// later pass. It is meant to be called now and then by whoever reconciles
+// the cluster. Errors wrap ErrTooManyVoters or ErrUnavailable; the IDs
+// promoted before the error are returned with it.
+func (m *Member) PromoteReadyLearners(ctx context.Context) ([]uint64, error) {
+	const what = "promote ready learners"
+	members, err := m.Members(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	var promoted []uint64
+	for i, mi := range members {
+		if !mi.IsLearner {
+			continue
+		}
+		if err := canPromote(members, mi.ID); err != nil {
+			return promoted, fmt.Errorf("%s: member %s: %w", what, FormatMemberID(mi.ID), err)
+		}
+		err := m.retry(ctx, nil, func(cctx context.Context, c *clientv3.Client) error {
+			_, err := c.MemberPromote(cctx, mi.ID)
+			return err
+		})
+		switch {
+		case err == nil:
+			promoted = append(promoted, mi.ID)
+			members[i].IsLearner = false
+		case !slices.ContainsFunc(notYet, func(e error) bool { return errors.Is(err, e) }):
+			return promoted, membershipError(ctx, what+": member "+FormatMemberID(mi.ID), err)
+		}
+	}
+	return promoted, nil
 }
 
 // Remove removes member id from the cluster for good; it can only come back
@@ -131,15 +182,28 @@ func (m *Member) Promote(ctx context.Context, id uint64) error {
 // ends. Errors wrap ErrMemberNotFound or ErrUnavailable (removing the member
 // would cost the quorum).
 func (m *Member) Remove(ctx context.Context, id uint64) error {
-	err := m.retry(ctx, []error{rpctypes.ErrUnhealthy}, func(c *clientv3.Client, cctx context.Context) error {
+	self := m.watch.Load() // the server a removal of this member stops
+	err := m.retry(ctx, []error{rpctypes.ErrUnhealthy}, func(cctx context.Context, c *clientv3.Client) error {
 		_, err := c.MemberRemove(cctx, id)
 		return err
 	})
+	if err != nil && id == m.ID() && self != nil && errors.Is(err, rpctypes.ErrStopped) &&
+		self.awaitStoppedItself(ctx, removedStopWait) {
+		// etcd stops a removed member as soon as a peer refuses it as
+		// removed, which can come before the member has answered its own
+		// removal. A server that stops by itself while removing itself
+		// has been removed.
+		err = nil
+	}
 	if err != nil {
 		return membershipError(ctx, "remove member "+FormatMemberID(id), err)
 	}
 	return nil
 }
+
+// removedStopWait bounds how long Remove waits for a member that removed
+// itself to finish stopping: etcd stops at once after refusing the request.
+const removedStopWait = 5 * time.Second
 
 // UpdatePeerURLs changes where the other members reach member id. Update it
 // before the member moves, while the cluster still has quorum. Errors wrap
@@ -149,7 +213,7 @@ func (m *Member) UpdatePeerURLs(ctx context.Context, id uint64, urls []string) e
 	if err := m.checkPeerURLs(urls); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	err := m.retry(ctx, nil, func(c *clientv3.Client, cctx context.Context) error {
+	err := m.retry(ctx, nil, func(cctx context.Context, c *clientv3.Client) error {
 		_, err := c.MemberUpdate(cctx, id, urls)
 		return err
 	})
@@ -163,59 +227,45 @@ func (m *Member) UpdatePeerURLs(ctx context.Context, id uint64, urls []string) e
 // advertises. etcd records a member's peer URL when the member is added and
 // never reads the configuration for it again, so without this a lone
 // appliance restarted with PeerListen would still send joiners to a port
-// nobody listens on. A member with peers is only warned about: its peers
-// could not reach it to agree to the change, which is why UpdatePeerURLs must
-// move it beforehand.
-func (m *Member) adoptPeerURL(ctx context.Context) error {
-	members, err := m.Members(ctx)
-	if err != nil {
-		return fmt.Errorf("check recorded peer URL: %w", err)
-	}
+// nobody listens on. A member with peers, or one still waiting for quorum,
+// is only warned about: its peers could not reach it to agree to the
+// change, which is why UpdatePeerURLs must move it beforehand. It reads
+// etcd's own record, which for a member that serves is up to date (etcd
+// serves once it has applied its log) and otherwise good enough for a
+// warning. m.mu must be held.
+func (m *Member) adoptPeerURL(ctx context.Context, ready bool) error {
+	record := m.etcd.Server.Cluster()
+	self := record.Member(m.etcd.Server.MemberID())
 	want := []string{m.cfg.peerURL()}
-	i := slices.IndexFunc(members, func(mi MemberInfo) bool { return mi.ID == m.ID() })
 	switch {
-	case i < 0 || slices.Equal(members[i].PeerURLs, want):
+	case self == nil || slices.Equal(self.PeerURLs, want):
 		return nil
-	case len(members) > 1:
+	case !ready || len(record.Members()) > 1:
 		m.logs.log.Warn("peer URL differs from the cluster's record; peers cannot reach this member",
-			"recorded", members[i].PeerURLs, "configured", want)
+			"recorded", self.PeerURLs, "configured", want)
 		return nil
 	}
-	m.logs.log.Info("moving peer URL", "from", members[i].PeerURLs, "to", want)
+	m.logs.log.Info("moving peer URL", "from", self.PeerURLs, "to", want)
 	return m.UpdatePeerURLs(ctx, m.ID(), want)
 }
 
-// retry runs op with the member's client and a per-attempt timeout until it
-// succeeds, fails with an error other than those in waitFor, or ctx ends;
-// it returns op's last error. waitFor may only hold refusals, which change
-// nothing: a timed-out change might have happened, so it is never retried.
-func (m *Member) retry(ctx context.Context, waitFor []error, op func(*clientv3.Client, context.Context) error) error {
-	c, err := m.etcdClient()
-	if err != nil {
-		return err
+// retry runs op until it succeeds, fails with an error other than those in
+// waitFor, or ctx ends; it returns op's last error. waitFor may only hold
+// refusals, which change nothing: a timed-out change might have happened,
+// so it is never retried.
+func (m *Member) retry(ctx context.Context, waitFor []error, op func(context.Context, *clientv3.Client) error) error {
+	p := retryPolicy{
+		attempt: changeTimeout,
+		pause:   retryInterval,
+		again: func(err error) bool {
+			return slices.ContainsFunc(waitFor, func(e error) bool { return errors.Is(err, e) })
+		},
 	}
-	for {
-		cctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), callTimeout)
-		err := op(c, cctx)
-		cancel()
-		if err == nil || !slices.ContainsFunc(waitFor, func(e error) bool { return errors.Is(err, e) }) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(retryInterval):
-		}
-	}
+	return p.run(ctx, m.etcdClient, op)
 }
 
-// etcdClient returns the running member's client.
-func (m *Member) etcdClient() (*clientv3.Client, error) {
-	if c := m.kv.client.Load(); c != nil {
-		return c, nil
-	}
-	return nil, fmt.Errorf("%w: member is not running", ErrUnavailable)
-}
+// etcdClient returns the client of the serving member.
+func (m *Member) etcdClient() (*clientv3.Client, error) { return m.kv.current() }
 
 // checkPeerURLs checks urls for a member of this member's cluster.
 func (m *Member) checkPeerURLs(urls []string) error {
@@ -223,7 +273,7 @@ func (m *Member) checkPeerURLs(urls []string) error {
 		return fmt.Errorf("%w: no peer URL given", ErrInvalidPeerURL)
 	}
 	for _, u := range urls {
-		if err := checkPeerURL(u, m.cfg.peerScheme()); err != nil {
+		if err := checkPeerURL(u, m.config().peerScheme()); err != nil {
 			return err
 		}
 	}

@@ -46,7 +46,7 @@ func (m *Member) Status(ctx context.Context) (MemberStatus, error) {
 	if err != nil {
 		return MemberStatus{}, fmt.Errorf("member status: %w", err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	cctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	resp, err := c.Status(cctx, c.Endpoints()[0])
 	if err != nil {
@@ -62,6 +62,19 @@ func (m *Member) Status(ctx context.Context) (MemberStatus, error) {
 		Errors:           slices.Clone(resp.Errors),
 	}, nil
 }
+
+// IsLeader reports whether this member leads its cluster right now, as its
+// Status says. Errors wrap ErrUnavailable when the member is not running.
+func (m *Member) IsLeader(ctx context.Context) (bool, error) {
+	st, err := m.Status(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check leadership: %w", err)
+	}
+	return st.Leader != 0 && st.Leader == st.ID, nil
+}
+
+// statusTimeout bounds a Status request, which the member answers itself.
+const statusTimeout = 5 * time.Second
 
 // promotionPoll is how often AwaitPromotion looks at the member's status: a
 // promotion reaches a caught-up learner within a heartbeat or two.

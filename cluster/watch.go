@@ -57,7 +57,7 @@ func forward(ctx context.Context, cancel context.CancelFunc, wch clientv3.WatchC
 			return
 		}
 		for _, ev := range resp.Events {
-			e := Event{Key: string(ev.Kv.Key), Deleted: ev.Type == clientv3.EventTypeDelete}
+			e := Event{Key: string(ev.Kv.Key), Deleted: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision}
 			if !e.Deleted {
 				e.Value = ev.Kv.Value
 			}

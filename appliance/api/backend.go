@@ -25,6 +25,13 @@ const (
 type Session struct {
 	Users *users.Directory
 	Keys  *keystore.Store
+	// Sync, when set, brings the caches of Users and Keys up to date with
+	// every write committed anywhere in the cluster before it was called.
+	// The server calls it once per authenticated request, before either
+	// cache is used, so that a key or user deleted on another node cannot be
+	// used here afterwards. Lone appliances leave it nil: their own writes
+	// update the caches directly.
+	Sync func(ctx context.Context) error
 }
 
 // Backend is what the API needs from the appliance. The appliance package
@@ -55,6 +62,19 @@ type Backend interface {
 	ClusterCA(ctx context.Context) ([]byte, error)
 	// SetClusterCA installs the CA that signs cluster members' certificates.
 	SetClusterCA(ctx context.Context, pemCert []byte) error
+	// AddClusterMember registers a learner at urls and returns the joiner
+	// kit for it.
+	AddClusterMember(ctx context.Context, urls []string) (ClusterMemberAdded, error)
+	// JoinCluster replaces this node's store with membership in the cluster
+	// that registered it.
+	JoinCluster(ctx context.Context, req ClusterJoin) error
+	PromoteClusterMember(ctx context.Context, id string) error
+	UpdateClusterMember(ctx context.Context, id string, urls []string) error
+	RemoveClusterMember(ctx context.Context, id string) error
+	// ForceNewCluster restarts a Failed member's store as a cluster of one.
+	ForceNewCluster(ctx context.Context) error
+	// ClusterStatus reports every member's state as this node sees it.
+	ClusterStatus(ctx context.Context) (ClusterStatus, error)
 
 	TLS() *tlsconf.Identity
 	GenerateTLS(ctx context.Context, keyType string, bits int) error
@@ -97,6 +117,33 @@ type ClusterMember struct {
 	Name    string   `json:"name"`
 	URLs    []string `json:"urls"`
 	Learner bool     `json:"learner"`
+}
+
+// ClusterStatus is the body of GET /cluster/status, a Keywarden extension.
+type ClusterStatus struct {
+	Self    string                `json:"self"`             // this node's member ID
+	Leader  string                `json:"leader,omitempty"` // empty when this member knows no leader
+	Members []ClusterMemberStatus `json:"members"`
+}
+
+// ClusterMemberStatus is one member in ClusterStatus.
+type ClusterMemberStatus struct {
+	ClusterMember
+	// State is ready, joining, down or unknown.
+	State string `json:"state"`
+	// Stage, while joining: creating, bootstrapping, catching up.
+	Stage string `json:"stage,omitempty"`
+	// ApplianceState is the member's appliance state from its last
+	// heartbeat (witnesses have none).
+	ApplianceState string `json:"applianceState,omitempty"`
+	// RaftIndexLag is how many committed raft entries the member had yet to
+	// apply at its last heartbeat, against the leader's.
+	RaftIndexLag *uint64 `json:"raftIndexLag,omitempty"`
+	// ClockOffsetMs is the member's clock minus this node's, estimated from
+	// its last heartbeat (to within the replication delay).
+	ClockOffsetMs *int64 `json:"clockOffsetMs,omitempty"`
+	// LastHeartbeatMs is how long ago the last heartbeat arrived.
+	LastHeartbeatMs int64 `json:"lastHeartbeatMs,omitempty"`
 }
 
 // Diagnosis is the body of GET /health/diagnose: the local store member's

@@ -125,14 +125,6 @@ func handleTLSGenerate(c *call) error {
 	return c.noContent()
 }
 
-func handleClusterMembers(c *call) error {
-	members, err := c.s.backend.ClusterMembers(c.ctx())
-	if err != nil {
-		return err
-	}
-	return c.json(http.StatusOK, members)
-}
-
 func handleGetClusterCA(c *call) error {
 	ca, err := c.s.backend.ClusterCA(c.ctx())
 	if err != nil {

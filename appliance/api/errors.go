@@ -58,8 +58,17 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrPrecondition):
 		return http.StatusPreconditionFailed
-	case errors.Is(err, cluster.ErrConflict):
+	case errors.Is(err, cluster.ErrConflict), errors.Is(err, cluster.ErrLearnerPending),
+		errors.Is(err, cluster.ErrPeerURLInUse):
 		return http.StatusConflict
+	case errors.Is(err, cluster.ErrMemberNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, cluster.ErrInvalidPeerURL):
+		return http.StatusBadRequest
+	case errors.Is(err, cluster.ErrTooManyVoters), errors.Is(err, cluster.ErrNotLearner),
+		errors.Is(err, cluster.ErrLearnerNotReady), errors.Is(err, cluster.ErrNoPeerListener),
+		errors.Is(err, cluster.ErrPeerTLS):
+		return http.StatusPreconditionFailed
 	case errors.Is(err, ErrUnavailable), errors.Is(err, cluster.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, keyring.ErrBusy):
 		return http.StatusServiceUnavailable

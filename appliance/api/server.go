@@ -160,6 +160,11 @@ func (s *Server) authenticate(c *call) (users.User, error) {
 	// Recently verified credentials need no Argon2id run and prove the
 	// passphrase, so they are not rate-limited: a client with many
 	// connections is never throttled.
+	if sess.Sync != nil {
+		if err := sess.Sync(c.ctx()); err != nil {
+			return users.User{}, err
+		}
+	}
 	if u, ok, err := sess.Users.Cached(c.ctx(), id, pass); ok || err != nil {
 		return u, err
 	}

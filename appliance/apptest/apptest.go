@@ -206,6 +206,35 @@ func (d *Daemon) Stop() time.Duration {
 	return time.Since(start)
 }
 
+// Kill ends the daemon with SIGKILL, as a crash or a power cut would, and
+// waits until the process is gone.
+func (d *Daemon) Kill() {
+	d.t.Helper()
+	d.mu.Lock()
+	cmd, done := d.cmd, d.done
+	d.cmd = nil
+	d.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		d.t.Errorf("keywardend did not exit within 10 s of SIGKILL")
+	}
+}
+
+// Start starts a stopped daemon again and waits until its API answers.
+func (d *Daemon) Start() {
+	d.t.Helper()
+	d.start(true)
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago (for
+// peer listeners).
+func FreeAddr(t testing.TB) string { return freeAddr(t) }
+
 // StartNoWait starts a stopped daemon again without waiting for its API (for
 // measuring start-up).
 func (d *Daemon) StartNoWait() {

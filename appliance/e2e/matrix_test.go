@@ -37,7 +37,7 @@ func roles(r ...role) []role      { return r }
 func states(s ...string) []string { return s }
 func (e endpoint) public() bool   { return slices.Contains(e.roles, Public) && len(e.roles) == 1 }
 func (e endpoint) destructive() bool {
-	return strings.HasPrefix(e.path, "/system/") && e.method == "POST"
+	return (strings.HasPrefix(e.path, "/system/") || e.path == "/cluster/force-new") && e.method == "POST"
 }
 
 // endpoint is one row of the reference API: who may call it, in which states,
@@ -107,6 +107,16 @@ var referenceTable = []endpoint{
 	{"PUT", "/config/backup-passphrase", roles(Administrator), states(Operational), true},
 	{"GET", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
 	{"GET", "/cluster/members", roles(Administrator), states(Operational), true},
+	{"POST", "/cluster/members", roles(Administrator), states(Operational), true},
+	// Keywarden extension, answered like /health/diagnose.
+	{"GET", "/cluster/status", roles(Administrator, Public), states(Locked, Operational, Unprovisioned, Failed), true},
+	{"POST", "/cluster/members/{MemberID}/promote", roles(Administrator), states(Operational), true},
+	{"PUT", "/cluster/members/{MemberID}", roles(Administrator), states(Operational), true},
+	{"DELETE", "/cluster/members/{MemberID}", roles(Administrator), states(Operational), true},
+	{"POST", "/cluster/join", roles(Administrator), states(Operational), true},
+	// The reference authenticates force-new with the unlock passphrase
+	// (FailedUnlock), like every destructive action outside Operational.
+	{"POST", "/cluster/force-new", roles(Administrator), states(Failed), true},
 	{"PUT", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
 	{"GET", "/config/time", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/time", roles(Administrator), states(Operational), true},
@@ -129,7 +139,7 @@ func (e endpoint) concretePath() string {
 	if e.path == "/users/{UserID}" && e.method != "GET" {
 		user = "nouser"
 	}
-	r := strings.NewReplacer("{KeyPrefix}", "nokey", "{KeyID}", "nokey", "{Tag}", "tag1", "{NamespaceID}", "nons", "{UserID}", user)
+	r := strings.NewReplacer("{KeyPrefix}", "nokey", "{KeyID}", "nokey", "{Tag}", "tag1", "{NamespaceID}", "nons", "{UserID}", user, "{MemberID}", "8e9e05c52164694d")
 	return r.Replace(e.path)
 }
 
@@ -186,7 +196,7 @@ func (m *matrix) do(e endpoint, user, pass string) int {
 }
 
 // stateReason reads the Keywarden "reason" extension of /health/state.
-func stateReason(t *testing.T, d *apptest.Daemon) string {
+func stateReason(t testing.TB, d *apptest.Daemon) string {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	defer hc.CloseIdleConnections()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
@@ -24,15 +25,27 @@ import (
 // refused connections while it restarts in-process.
 func waitState(t *testing.T, d *apptest.Daemon, want client.SystemState) {
 	t.Helper()
+	waitStateWithin(t, d, want, 20*time.Second)
+}
+
+// waitStateWithin is waitState with a limit; it returns how long it took.
+func waitStateWithin(t testing.TB, d *apptest.Daemon, want client.SystemState, limit time.Duration) time.Duration {
+	t.Helper()
 	c := d.Client("", "")
+	begin := time.Now()
 	var got client.SystemState
 	var err error
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if got, err = c.State(apptest.Context(t)); err == nil && got == want {
-			return
+	for time.Since(begin) < limit {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err = c.State(ctx)
+		cancel()
+		if err == nil && got == want {
+			return time.Since(begin)
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("state: got %q (%v), want %s\n%s", got, err, want, d.Logs())
+	t.Fatalf("state: got %q (%v) after %v, want %s; reason %q\n%s", got, err, limit, want, stateReason(t, d), d.Logs())
+	return 0
 }
 
 // TestSystemInfo checks that /system/info names the development root of trust

@@ -257,3 +257,23 @@ func (id *Identity) UnmarshalResolve(data []byte, resolve func(ref string) (cryp
 	}
 	return id.install(key, chain)
 }
+
+// PrivateKeyPEM returns the private key as PKCS #8 PEM, for a peer that reads
+// its key by file (the cluster store's peer transport). It is plaintext key
+// material: callers keep it in memory or seal it. A key that lives outside
+// the process cannot leave it, which wraps ErrUnsupported.
+func (id *Identity) PrivateKeyPEM() ([]byte, error) {
+	id.mu.RLock()
+	defer id.mu.RUnlock()
+	switch {
+	case id.key == nil:
+		return nil, errors.New("tlsconf: identity is empty")
+	case id.ref != "":
+		return nil, fmt.Errorf("%w: the key %q lives in a token and cannot be exported", ErrUnsupported, id.ref)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(id.key)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: marshal private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}

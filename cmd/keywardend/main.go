@@ -1,12 +1,18 @@
 // Command keywardend is the Keywarden appliance daemon: it serves the
 // NetHSM-compatible REST API over HTTPS, keeps its keys in embedded etcd and
 // binds them to a root of trust.
+//
+// "keywardend witness" runs a witness instead: a voting member of the
+// cluster's store that holds only ciphertext and serves no API, so that two
+// appliances keep a quorum when one is down. `keywardend witness -h`
+// explains how to register and start one.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -28,7 +34,18 @@ func main() {
 // GOGC in the environment still wins.
 const gcPercent = 400
 
-func run(args []string) error {
+// run runs the daemon, or the witness when args start with "witness", until
+// SIGTERM or SIGINT.
+func run(args []string) error { return runContext(context.Background(), args, os.Stderr) }
+
+// runContext is run that also stops when ctx ends and logs to stderr, so
+// that tests can run either mode in-process.
+func runContext(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "witness" {
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return runWitness(ctx, args[1:], stderr)
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
@@ -36,12 +53,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	a, err := appliance.New(cfg)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return a.Run(ctx)
 }

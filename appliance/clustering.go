@@ -1,0 +1,424 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/api"
+	"github.com/keywarden/keywarden/appliance/keyring"
+	"github.com/keywarden/keywarden/cluster"
+)
+
+const (
+	// dirPrejoin holds the joiner's own store while it joins a cluster, so a
+	// join that fails puts it back exactly as it was (also after a crash:
+	// boot restores it).
+	dirPrejoin = "etcd.prejoin"
+
+	// joinTimeout bounds starting a joining member until it has caught up
+	// as a learner.
+	joinTimeout = 2 * time.Minute
+	// promotionTimeout bounds how long a join waits for the cluster to
+	// promote the new member (the voters do that by themselves once it has
+	// caught up; see promoteLearners).
+	promotionTimeout = time.Minute
+)
+
+// AddClusterMember implements api.Backend: it registers a learner at urls
+// and returns the cluster's members and the joiner kit, sealed under the
+// backup key. The first registration turns a lone appliance into a member
+// that listens for peers with mutual TLS.
+func (a *Appliance) AddClusterMember(ctx context.Context, urls []string) (api.ClusterMemberAdded, error) {
+	var out api.ClusterMemberAdded
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	s := a.currentSession()
+	if s == nil {
+		return out, fmt.Errorf("%w: the appliance is not Operational", api.ErrPrecondition)
+	}
+	backup, err := a.backupKey(ctx, s)
+	if err != nil {
+		return out, err
+	}
+	ca, err := a.ClusterCA(ctx)
+	if errors.Is(err, api.ErrNotFound) {
+		return out, fmt.Errorf("%w: no cluster CA is set; set it first (PUT /config/tls/cluster-ca.pem)", api.ErrPrecondition)
+	}
+	if err != nil {
+		return out, err
+	}
+	if err := a.enablePeers(ctx, ca); err != nil {
+		return out, err
+	}
+	learner, members, err := a.member.AddLearner(ctx, urls)
+	if err != nil {
+		return out, err
+	}
+	kit, err := sealKit(backup, kitContents{
+		MemberID: cluster.FormatMemberID(learner.ID),
+		PeerURLs: learner.PeerURLs,
+		Members:  members,
+		CA:       ca,
+		Issued:   a.Now(),
+	})
+	if err != nil {
+		return out, err
+	}
+	a.log.Info("cluster member registered as a learner", "member", cluster.FormatMemberID(learner.ID), "urls", learner.PeerURLs)
+	return api.ClusterMemberAdded{Members: apiMembers(members, true), JoinerKit: kit}, nil
+}
+
+// backupKey returns the cluster's backup key record; without one no member
+// can be added, since the joiner kit is sealed under it.
+func (a *Appliance) backupKey(ctx context.Context, s *session) (keyring.PassphraseHash, error) {
+	var h keyring.PassphraseHash
+	it, err := s.vault.Get(ctx, pathBackup)
+	if errors.Is(err, cluster.ErrNotFound) {
+		return h, fmt.Errorf("%w: no backup passphrase is set; set one first (PUT /config/backup-passphrase): the joiner kit is sealed under it", api.ErrPrecondition)
+	}
+	if err != nil {
+		return h, err
+	}
+	if err := json.Unmarshal(it.Value, &h); err != nil {
+		return h, fmt.Errorf("decode backup key: %w", err)
+	}
+	return h, nil
+}
+
+// enablePeers restarts a lone member so that it listens for peers with
+// mutual TLS, with the node's TLS certificate and the cluster CA. It does
+// nothing for a member that already does.
+func (a *Appliance) enablePeers(ctx context.Context, ca []byte) error {
+	old := a.member.Config()
+	if old.PeerTLS != nil {
+		return nil
+	}
+	peer, err := a.peerIdentity(ca)
+	if err != nil {
+		return err
+	}
+	if err := a.savePeer(peer); err != nil {
+		return err
+	}
+	if err := a.member.Restart(ctx, a.memberConfig(peer)); err != nil {
+		_ = os.Remove(a.path(filePeer))
+		return errors.Join(fmt.Errorf("listen for cluster peers: %w", err), a.member.Restart(ctx, old))
+	}
+	a.peered.Store(true)
+	a.log.Info("listening for cluster peers with mutual TLS", "peer", a.member.PeerURL())
+	return nil
+}
+
+// JoinCluster implements api.Backend: this node gives up its own store and
+// joins the cluster that registered it. Node-local configuration (TLS, time,
+// and in later versions network and logging) is kept; the unattended-boot slot
+// is not, since it seals the old domain key. The node ends Locked, unlockable
+// with the cluster's unlock passphrase. A join that fails before the new
+// member has synchronised puts everything back and the node stays
+// Operational.
+func (a *Appliance) JoinCluster(ctx context.Context, req api.ClusterJoin) error {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	s := a.currentSession()
+	if s == nil {
+		return fmt.Errorf("%w: the appliance is not Operational", api.ErrPrecondition)
+	}
+	kit, err := openKit(req.JoinerKit, req.BackupPassphrase, a.Now())
+	if err != nil {
+		return err
+	}
+	plan, err := a.planJoin(ctx, req, kit)
+	if err != nil {
+		return err
+	}
+	domainKey := bytes.Clone(s.domainKey)
+	defer clear(domainKey)
+	a.closeSession()
+	a.setState(api.Locked, "joining a cluster")
+	a.joining.Store(true)
+	defer a.joining.Store(false)
+	if err := a.switchToJoin(ctx, plan); err != nil {
+		a.log.Warn("cluster join failed; this node's own store is back", "err", err)
+		if oerr := a.openSession(bytes.Clone(domainKey)); oerr != nil {
+			a.fail("a failed cluster join could not be undone", oerr)
+		}
+		return err
+	}
+	if err := a.savePeer(plan.peer); err != nil {
+		a.log.Error("joined, but the peer identity was not saved; the node will not find its cluster after a restart", "err", err)
+	}
+	if err := os.RemoveAll(a.path(dirPrejoin)); err != nil {
+		a.log.Warn("joined, but the old store was not removed", "err", err)
+	}
+	a.log.Warn("joined the cluster: this node's previous keys, users and configuration are gone", "member", plan.memberID)
+	return a.completeJoin(ctx, plan)
+}
+
+// joinPlan is everything a join needs, checked before anything changes.
+type joinPlan struct {
+	memberID string
+	peer     *cluster.PeerTLS
+	initial  map[string][]string
+	local    []cluster.Entry // node-local entries to carry over (sealed)
+}
+
+// planJoin checks a join request against this node and the opened kit.
+func (a *Appliance) planJoin(ctx context.Context, req api.ClusterJoin, kit kitContents) (joinPlan, error) {
+	var p joinPlan
+	ownCA, err := a.ClusterCA(ctx)
+	if errors.Is(err, api.ErrNotFound) {
+		return p, fmt.Errorf("%w: no cluster CA is set on this node; set the cluster's CA first (PUT /config/tls/cluster-ca.pem)", api.ErrPrecondition)
+	}
+	if err != nil {
+		return p, err
+	}
+	if !sameCertificate(ownCA, kit.CA) {
+		return p, fmt.Errorf("%w: the cluster's CA differs from this node's cluster CA; install the cluster's CA and a certificate it signed first", api.ErrBadRequest)
+	}
+	if p.peer, err = a.peerIdentity(ownCA); err != nil {
+		return p, err
+	}
+	if own := "https://" + a.cfg.PeerListen; !slices.Equal(kit.PeerURLs, []string{own}) {
+		return p, fmt.Errorf("%w: the kit registers this node at %v, but it listens for peers at %s", api.ErrBadRequest, kit.PeerURLs, own)
+	}
+	if err := sameMembers(req.Members, kit.Members); err != nil {
+		return p, err
+	}
+	if members, err := a.member.Members(ctx); err != nil {
+		return p, err
+	} else if len(members) > 1 {
+		return p, fmt.Errorf("%w: this node is already a member of a cluster of %d; remove it from that cluster and factory-reset it first", api.ErrPrecondition, len(members))
+	}
+	id, err := cluster.ParseMemberID(kit.MemberID)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	p.memberID = kit.MemberID
+	if p.initial, err = cluster.InitialClusterFor(kit.Members, id, a.nodeID); err != nil {
+		return p, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	entries, err := a.kv.List(ctx, a.localPath(""))
+	if err != nil {
+		return p, err
+	}
+	for _, e := range entries {
+		if e.Key != a.localPath("unattended") {
+			p.local = append(p.local, e)
+		}
+	}
+	return p, nil
+}
+
+// switchToJoin moves the node's store aside and starts a member that joins
+// the cluster. On failure it puts the old store back and restarts it.
+func (a *Appliance) switchToJoin(ctx context.Context, p joinPlan) error {
+	old := a.member.Config()
+	if err := a.member.Stop(); err != nil {
+		return errors.Join(fmt.Errorf("stop the store: %w", err), a.member.Restart(ctx, old))
+	}
+	if err := os.Rename(a.path(dirEtcd), a.path(dirPrejoin)); err != nil {
+		return errors.Join(fmt.Errorf("move the store aside: %w", err), a.member.Restart(ctx, old))
+	}
+	cfg := a.memberConfig(p.peer)
+	cfg.Join, cfg.InitialCluster, cfg.StartWithoutQuorum = true, p.initial, false
+	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	err := a.member.Restart(jctx, cfg)
+	if err == nil {
+		a.peered.Store(true)
+		return nil
+	}
+	return errors.Join(fmt.Errorf("join the cluster: %w", err), a.restorePrejoin(ctx, old))
+}
+
+// restorePrejoin puts the store that was moved aside for a join back and
+// restarts it with cfg.
+func (a *Appliance) restorePrejoin(ctx context.Context, cfg cluster.Config) error {
+	if err := os.RemoveAll(a.path(dirEtcd)); err != nil {
+		return fmt.Errorf("remove the failed join's store: %w", err)
+	}
+	if err := os.Rename(a.path(dirPrejoin), a.path(dirEtcd)); err != nil {
+		return fmt.Errorf("put the store back: %w", err)
+	}
+	if err := a.member.Restart(ctx, cfg); err != nil {
+		return err
+	}
+	a.peered.Store(cfg.PeerTLS != nil)
+	return nil
+}
+
+// recoverPrejoin runs at boot: a store moved aside means a join was
+// interrupted before it completed, so the node's own store comes back.
+func (a *Appliance) recoverPrejoin() error {
+	if _, err := os.Stat(a.path(dirPrejoin)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	a.log.Warn("an interrupted cluster join was found; restoring this node's own store")
+	if err := os.RemoveAll(a.path(dirEtcd)); err != nil {
+		return err
+	}
+	return os.Rename(a.path(dirPrejoin), a.path(dirEtcd))
+}
+
+// completeJoin waits for the promotion, writes the node-local configuration
+// into the cluster and leaves the node Locked.
+func (a *Appliance) completeJoin(ctx context.Context, p joinPlan) error {
+	pctx, cancel := context.WithTimeout(ctx, promotionTimeout)
+	defer cancel()
+	if err := a.member.AwaitPromotion(pctx); err != nil {
+		a.setPendingLocal(p.local)
+		a.setState(api.Locked, "joined as a learner; waiting for the cluster to promote it")
+		return fmt.Errorf("%w: joined the cluster as learner %s, but it was not promoted within %v; promote it (POST /cluster/members/%s/promote) or see GET /health/diagnose", api.ErrUnavailable, p.memberID, promotionTimeout, p.memberID)
+	}
+	if err := a.writeLocal(ctx, p.local); err != nil {
+		a.setPendingLocal(p.local)
+		a.log.Warn("joined; node-local configuration will be written once the store accepts it", "err", err)
+	}
+	a.refreshUnlockCopy(ctx)
+	a.setState(api.Locked, "")
+	return nil
+}
+
+// writeLocal stores node-local entries (already sealed under the device key)
+// as they are.
+func (a *Appliance) writeLocal(ctx context.Context, entries []cluster.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	ops := make([]cluster.Op, len(entries))
+	for i, e := range entries {
+		ops[i] = cluster.Put(e.Key, e.Value)
+	}
+	_, err := a.kv.Txn(ctx, nil, ops)
+	return err
+}
+
+func (a *Appliance) setPendingLocal(entries []cluster.Entry) {
+	a.mu.Lock()
+	a.pendingLocal = entries
+	a.mu.Unlock()
+}
+
+// refreshUnlockCopy replaces the local copy of the unlock slot with the
+// store's, which a join or a passphrase change on another node replaced.
+func (a *Appliance) refreshUnlockCopy(ctx context.Context) {
+	e, err := a.kv.Get(ctx, pathUnlockSlot)
+	if err != nil {
+		a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
+		return
+	}
+	if err := writeFileAtomic(a.path(fileUnlockSlot), e.Value); err != nil {
+		a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
+	}
+}
+
+// PromoteClusterMember implements api.Backend.
+func (a *Appliance) PromoteClusterMember(ctx context.Context, id string) error {
+	mid, err := cluster.ParseMemberID(id)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return a.member.Promote(pctx, mid)
+}
+
+// UpdateClusterMember implements api.Backend.
+func (a *Appliance) UpdateClusterMember(ctx context.Context, id string, urls []string) error {
+	mid, err := cluster.ParseMemberID(id)
+	if err != nil {
+		return err
+	}
+	return a.member.UpdatePeerURLs(ctx, mid, urls)
+}
+
+// RemoveClusterMember implements api.Backend.
+func (a *Appliance) RemoveClusterMember(ctx context.Context, id string) error {
+	mid, err := cluster.ParseMemberID(id)
+	if err != nil {
+		return err
+	}
+	if err := a.member.Remove(ctx, mid); err != nil {
+		return err
+	}
+	a.log.Warn("cluster member removed", "member", id)
+	return nil
+}
+
+// ForceNewCluster implements api.Backend: after permanent quorum loss, the
+// member restarts as a cluster of one with the data it has. Writes that only
+// the lost members received are gone. The node returns to the state it had
+// before the quorum was lost.
+func (a *Appliance) ForceNewCluster(ctx context.Context) error {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	if st, _ := a.State(); st != api.Failed {
+		return fmt.Errorf("%w: the appliance is %s; force-new is for a Failed cluster member", api.ErrPrecondition, st)
+	}
+	cfg := a.member.Config()
+	if cfg.PeerTLS == nil {
+		return fmt.Errorf("%w: this node is not a member of a cluster with peers", api.ErrPrecondition)
+	}
+	cfg.ForceNewCluster = true
+	a.log.Warn("force-new: restarting the store as a cluster of one with the data on this node")
+	if err := a.member.Restart(ctx, cfg); err != nil {
+		return fmt.Errorf("force-new: %w", err)
+	}
+	a.setPendingBootIfFailed()
+	return nil
+}
+
+// sameCertificate reports whether two PEM certificates are the same
+// certificate.
+func sameCertificate(a, b []byte) bool {
+	da, _ := pem.Decode(a)
+	db, _ := pem.Decode(b)
+	if da == nil || db == nil {
+		return false
+	}
+	ca, err1 := x509.ParseCertificate(da.Bytes)
+	cb, err2 := x509.ParseCertificate(db.Bytes)
+	return err1 == nil && err2 == nil && ca.Equal(cb)
+}
+
+// sameMembers checks that the members a join request names are the ones the
+// kit sealed (the request repeats them for compatibility; the kit's are
+// authenticated).
+func sameMembers(req []api.ClusterMember, kit []cluster.MemberInfo) error {
+	urls := func(n int, at func(int) []string) []string {
+		var out []string
+		for i := range n {
+			out = append(out, at(i)...)
+		}
+		slices.Sort(out)
+		return out
+	}
+	got := urls(len(req), func(i int) []string { return req[i].URLs })
+	want := urls(len(kit), func(i int) []string { return kit[i].PeerURLs })
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("%w: members do not match the joiner kit (pass the members and joinerKit of the POST /cluster/members response unchanged)", api.ErrBadRequest)
+	}
+	return nil
+}
+
+// apiMembers converts members for the API. A lone appliance advertises no
+// peer URL (its member opens no peer port) unless it listens for peers.
+func apiMembers(members []cluster.MemberInfo, withURLs bool) []api.ClusterMember {
+	out := make([]api.ClusterMember, 0, len(members))
+	for _, m := range members {
+		urls := []string{}
+		if withURLs || len(members) > 1 {
+			urls = append(urls, m.PeerURLs...)
+		}
+		out = append(out, api.ClusterMember{ID: cluster.FormatMemberID(m.ID), Name: m.Name, URLs: urls, Learner: m.IsLearner})
+	}
+	return out
+}

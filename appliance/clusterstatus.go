@@ -1,0 +1,214 @@
+package appliance
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/api"
+	"github.com/keywarden/keywarden/cluster"
+)
+
+const (
+	// statusPrefix holds one heartbeat per appliance member: its raft
+	// progress, appliance state and clock. Heartbeats are not secret (no
+	// key material, no names of keys or users) and stay in plaintext so an
+	// operator can read them with etcd tools during an incident.
+	statusPrefix = "/kw/v1/status/"
+	// heartbeatEvery is how often a member writes its heartbeat.
+	heartbeatEvery = 2 * time.Second
+	// heartbeatStale is how old a heartbeat may be before the member counts
+	// as not reporting.
+	heartbeatStale = 3 * heartbeatEvery
+	// peerProbeTimeout bounds the reachability probe of one member.
+	peerProbeTimeout = 1500 * time.Millisecond
+)
+
+// heartbeat is what a member writes under statusPrefix.
+type heartbeat struct {
+	Name        string    `json:"name"`
+	State       api.State `json:"state"`
+	RaftIndex   uint64    `json:"raftIndex"`
+	RaftApplied uint64    `json:"raftApplied"`
+	Time        time.Time `json:"time"` // the member's clock when it wrote this
+}
+
+// seenHeartbeat is a heartbeat and when this node received it.
+type seenHeartbeat struct {
+	heartbeat
+	received time.Time
+}
+
+// statusBoard collects the members' heartbeats from a store watch. The
+// watch delivers a write within milliseconds of its commit, so the
+// difference between a heartbeat's clock and the time it arrived estimates
+// the member's clock offset from this node's to within that delay.
+type statusBoard struct {
+	mu   sync.Mutex
+	seen map[uint64]seenHeartbeat
+}
+
+func (b *statusBoard) record(id uint64, hb heartbeat, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen == nil {
+		b.seen = map[uint64]seenHeartbeat{}
+	}
+	b.seen[id] = seenHeartbeat{heartbeat: hb, received: at}
+}
+
+func (b *statusBoard) get(id uint64) (seenHeartbeat, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	hb, ok := b.seen[id]
+	return hb, ok
+}
+
+// watchHeartbeats feeds the status board until ctx ends.
+func (a *Appliance) watchHeartbeats(ctx context.Context) {
+	for ctx.Err() == nil {
+		for ev := range a.kv.Watch(ctx, statusPrefix) {
+			id, err := cluster.ParseMemberID(strings.TrimPrefix(ev.Key, statusPrefix))
+			var hb heartbeat
+			if err != nil || ev.Deleted || json.Unmarshal(ev.Value, &hb) != nil {
+				continue
+			}
+			a.board.record(id, hb, time.Now())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// writeHeartbeat records this member's progress and state. Learners cannot
+// write; they report through the joiner's own status.
+func (a *Appliance) writeHeartbeat(ctx context.Context) {
+	st, err := a.member.Status(ctx)
+	if err != nil || st.IsLearner {
+		return
+	}
+	state, _ := a.State()
+	b, _ := json.Marshal(heartbeat{Name: a.nodeID, State: state, RaftIndex: st.RaftIndex, RaftApplied: st.RaftAppliedIndex, Time: a.Now()})
+	_, _ = a.kv.Txn(ctx, nil, []cluster.Op{cluster.Put(statusPrefix+cluster.FormatMemberID(st.ID), b)})
+}
+
+// ClusterStatus implements api.Backend: every member as this node sees it.
+// It works without quorum too, from what the node last heard.
+func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error) {
+	out := api.ClusterStatus{Members: []api.ClusterMemberStatus{}}
+	m := a.member
+	if m == nil {
+		return out, nil
+	}
+	self, err := m.Status(ctx)
+	if err != nil {
+		return out, err
+	}
+	out.Self = cluster.FormatMemberID(self.ID)
+	if self.Leader != 0 {
+		out.Leader = cluster.FormatMemberID(self.Leader)
+	}
+	members, err := m.Members(ctx)
+	if err != nil {
+		// No leader: report this member alone, with what it knows.
+		members = []cluster.MemberInfo{{ID: self.ID, Name: a.nodeID, IsLearner: self.IsLearner}}
+	}
+	reachable := a.probeMembers(ctx, members, self.ID)
+	leaderHB, _ := a.board.get(self.Leader)
+	now := time.Now()
+	for _, mi := range members {
+		ms := api.ClusterMemberStatus{ClusterMember: apiMembers([]cluster.MemberInfo{mi}, true)[0]}
+		hb, ok := a.board.get(mi.ID)
+		if ok {
+			ms.ApplianceState = string(hb.State)
+			offset := hb.Time.Sub(hb.received).Milliseconds()
+			ms.ClockOffsetMs = &offset
+			ms.LastHeartbeatMs = now.Sub(hb.received).Milliseconds()
+			if leaderHB.RaftIndex > hb.RaftApplied {
+				lag := leaderHB.RaftIndex - hb.RaftApplied
+				ms.RaftIndexLag = &lag
+			} else {
+				zero := uint64(0)
+				ms.RaftIndexLag = &zero
+			}
+		}
+		if mi.ID == self.ID {
+			lag := self.LagBehind(self) // what this member has yet to apply
+			ms.RaftIndexLag, ms.ClockOffsetMs = &lag, new(int64)
+		}
+		ms.State, ms.Stage = memberState(mi, reachable[mi.ID], a.peered.Load(), mi.ID == self.ID)
+		if ok && now.Sub(hb.received) > heartbeatStale {
+			ms.ApplianceState = "" // too old to say
+		}
+		out.Members = append(out.Members, ms)
+	}
+	return out, nil
+}
+
+// memberState names what a member is doing: ready (a voter that answers
+// its peers), joining with its stage, down (a voter whose peer port does not
+// answer) or unknown (this node cannot probe: it has no peers).
+func memberState(mi cluster.MemberInfo, reachable, peered, self bool) (state, stage string) {
+	switch {
+	case mi.IsLearner && mi.Name == "":
+		return "joining", "creating"
+	case mi.IsLearner && !reachable && !self:
+		return "joining", "bootstrapping"
+	case mi.IsLearner:
+		return "joining", "catching up"
+	case self, reachable:
+		return "ready", ""
+	case !peered:
+		return "unknown", ""
+	}
+	return "down", ""
+}
+
+// probeMembers asks every other member's peer port for its version, with
+// this node's peer certificate, all at once.
+func (a *Appliance) probeMembers(ctx context.Context, members []cluster.MemberInfo, self uint64) map[uint64]bool {
+	out := map[uint64]bool{}
+	peer := a.member.Config().PeerTLS
+	if peer == nil {
+		return out
+	}
+	pair, err := tls.X509KeyPair(peer.Cert, peer.Key)
+	if err != nil {
+		return out
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(peer.CA)
+	transport := &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	defer transport.CloseIdleConnections()
+	hc := &http.Client{Transport: transport, Timeout: peerProbeTimeout}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, mi := range members {
+		if mi.ID == self || len(mi.PeerURLs) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, mi.PeerURLs[0]+"/version", nil)
+			if err != nil {
+				return
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			out[mi.ID] = true
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}

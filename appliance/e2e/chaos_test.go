@@ -129,7 +129,13 @@ func (c *chaosNode) Create(ctx context.Context, id string) chaos.Outcome {
 }
 
 func (c *chaosNode) Delete(ctx context.Context, id string) chaos.Outcome {
-	return outcome(c.admin.DeleteKey(ctx, id), http.StatusNotFound)
+	err := c.admin.DeleteKey(ctx, id)
+	if client.StatusCode(err) == http.StatusConflict {
+		// A concurrent change of the key refused the delete: it did
+		// nothing, which the model can only express as an unknown outcome.
+		return chaos.Unknown
+	}
+	return outcome(err, http.StatusNotFound)
 }
 
 func (c *chaosNode) Use(ctx context.Context, id string) chaos.Outcome {

@@ -19,6 +19,7 @@ func commands() []*command {
 			{name: "tls", summary: "manage the appliance's TLS key and certificate", subs: tlsCommands()},
 			{name: "time", summary: "read or set the appliance clock", subs: timeCommands()},
 		}},
+		{name: "cluster", summary: "manage the appliance cluster", subs: clusterCommands()},
 		{name: "system", summary: "appliance system actions", subs: systemCommands()},
 	})
 }

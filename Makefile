@@ -19,7 +19,7 @@ FUZZ_TARGETS := \
 # Debian packages the tests need, as "command:package".
 TEST_DEPS := systemd-analyze:systemd openssl:openssl softhsm2-util:softhsm2 swtpm:swtpm swtpm_setup:swtpm-tools tpm2_pcrextend:tpm2-tools
 
-.PHONY: all build run test test-deps unit fuzz bench lint clean
+.PHONY: all build run test test-deps unit fuzz bench chaos lint clean
 
 all: build
 
@@ -69,6 +69,12 @@ bench: build
 	$(BIN)/kwbench -daemon $(BIN)/keywardend
 	$(GO) test -run '^$$' -bench 'BootToReady' -benchtime 5x ./appliance/e2e
 	$(GO) test -run '^$$' -bench 'Seal|Unseal' -benchtime 50x ./rot/tpm
+	KEYWARDEN_BIN=$(CURDIR)/$(BIN)/keywardend $(GO) test -run '^$$' -bench 'Cluster' -benchtime 1x -timeout 30m ./appliance/e2e
+
+# chaos: the cluster chaos run of make test (60 s), for longer. CHAOS_TIME=30m make chaos
+CHAOS_TIME ?= 10m
+chaos: build
+	KEYWARDEN_BIN=$(CURDIR)/$(BIN)/keywardend KEYWARDEN_CHAOS_DURATION=$(CHAOS_TIME) $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 3h ./appliance/e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -77,6 +77,7 @@ type Appliance struct {
 	offset time.Duration // system time set through the API minus the host clock
 	tlsID  *tlsconf.Identity
 	quorum quorumState
+	joinStage string // where a running join is (GET /cluster/status)
 	// pendingLocal holds node-local entries a join could not write yet.
 	pendingLocal []cluster.Entry
 }

@@ -145,6 +145,7 @@ func (a *Appliance) JoinCluster(ctx context.Context, req api.ClusterJoin) error 
 	a.setState(api.Locked, "joining a cluster")
 	a.joining.Store(true)
 	defer a.joining.Store(false)
+	defer a.setJoinStage("")
 	if err := a.switchToJoin(ctx, plan); err != nil {
 		a.log.Warn("cluster join failed; this node's own store is back", "err", err)
 		if oerr := a.openSession(bytes.Clone(domainKey)); oerr != nil {
@@ -221,6 +222,7 @@ func (a *Appliance) planJoin(ctx context.Context, req api.ClusterJoin, kit kitCo
 // the cluster. On failure it puts the old store back and restarts it.
 func (a *Appliance) switchToJoin(ctx context.Context, p joinPlan) error {
 	old := a.member.Config()
+	a.setJoinStage("creating")
 	if err := a.member.Stop(); err != nil {
 		return errors.Join(fmt.Errorf("stop the store: %w", err), a.member.Restart(ctx, old))
 	}
@@ -231,6 +233,7 @@ func (a *Appliance) switchToJoin(ctx context.Context, p joinPlan) error {
 	cfg.Join, cfg.InitialCluster, cfg.StartWithoutQuorum = true, p.initial, false
 	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
+	a.setJoinStage("bootstrapping") // contacting the cluster and the initial sync
 	err := a.member.Restart(jctx, cfg)
 	if err == nil {
 		a.peered.Store(true)
@@ -273,11 +276,13 @@ func (a *Appliance) recoverPrejoin() error {
 func (a *Appliance) completeJoin(ctx context.Context, p joinPlan) error {
 	pctx, cancel := context.WithTimeout(ctx, promotionTimeout)
 	defer cancel()
+	a.setJoinStage("catching up")
 	if err := a.member.AwaitPromotion(pctx); err != nil {
 		a.setPendingLocal(p.local)
 		a.setState(api.Locked, "joined as a learner; waiting for the cluster to promote it")
 		return fmt.Errorf("%w: joined the cluster as learner %s, but it was not promoted within %v; promote it (POST /cluster/members/%s/promote) or see GET /health/diagnose", api.ErrUnavailable, p.memberID, promotionTimeout, p.memberID)
 	}
+	a.setJoinStage("completing")
 	if err := a.writeLocal(ctx, p.local); err != nil {
 		a.setPendingLocal(p.local)
 		a.log.Warn("joined; node-local configuration will be written once the store accepts it", "err", err)
@@ -421,4 +426,12 @@ func apiMembers(members []cluster.MemberInfo, withURLs bool) []api.ClusterMember
 		out = append(out, api.ClusterMember{ID: cluster.FormatMemberID(m.ID), Name: m.Name, URLs: urls, Learner: m.IsLearner})
 	}
 	return out
+}
+
+// setJoinStage records where a join is, for GET /cluster/status on the
+// joiner; "" when no join runs.
+func (a *Appliance) setJoinStage(stage string) {
+	a.mu.Lock()
+	a.joinStage = stage
+	a.mu.Unlock()
 }

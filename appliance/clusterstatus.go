@@ -107,6 +107,19 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 	if m == nil {
 		return out, nil
 	}
+	a.mu.RLock()
+	stage := a.joinStage
+	a.mu.RUnlock()
+	if stage != "" {
+		// This node is joining: its store is restarting into the cluster.
+		// etcd reports nothing while it starts, so "bootstrapping" spans
+		// contacting the cluster and receiving its data (the initial sync).
+		out.Members = append(out.Members, api.ClusterMemberStatus{
+			ClusterMember: api.ClusterMember{Name: a.nodeID, URLs: []string{m.PeerURL()}, Learner: true},
+			State:         "joining", Stage: stage,
+		})
+		return out, nil
+	}
 	self, err := m.Status(ctx)
 	if err != nil {
 		return out, err

@@ -96,7 +96,11 @@ func (m *Member) AddLearner(ctx context.Context, peerURLs []string) (MemberInfo,
 		return MemberInfo{}, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	var resp *clientv3.MemberAddResponse
-	err = m.retry(ctx, []error{rpctypes.ErrUnhealthy}, func(cctx context.Context, c *clientv3.Client) (err error) {
+	// Right after a member was removed, etcd refuses adds with "member not
+	// found" for a second or two while the removal settles; like an
+	// unhealthy cluster, that refusal changes nothing and passes by itself.
+	waitFor := []error{rpctypes.ErrUnhealthy, rpctypes.ErrMemberNotFound}
+	err = m.retry(ctx, waitFor, func(cctx context.Context, c *clientv3.Client) (err error) {
 		resp, err = c.MemberAddAsLearner(cctx, peerURLs)
 		return err
 	})

@@ -131,7 +131,8 @@ type ClusterMemberStatus struct {
 	ClusterMember
 	// State is ready, joining, down or unknown.
 	State string `json:"state"`
-	// Stage, while joining: creating, bootstrapping, catching up.
+	// Stage, while joining: creating, bootstrapping, catching up,
+	// completing.
 	Stage string `json:"stage,omitempty"`
 	// ApplianceState is the member's appliance state from its last
 	// heartbeat (witnesses have none).

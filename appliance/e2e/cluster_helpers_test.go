@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -108,6 +109,10 @@ func (c *testCluster) join(t testing.TB, j *node) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	certBefore, err := j.admin(t).TLSCert(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	added, err := c.nodes[0].admin(t).AddClusterMember(ctx, []string{j.peerURL()})
 	if err != nil {
 		t.Fatalf("register %s: %v", j.peer, err)
@@ -119,6 +124,11 @@ func (c *testCluster) join(t testing.TB, j *node) {
 	waitStateWithin(t, j.Daemon, "Locked", 30*time.Second)
 	if err := j.Client("", "").Unlock(ctx, unlockPass); err != nil {
 		t.Fatalf("unlock the joined node with the cluster's passphrase: %v", err)
+	}
+	// Node-local configuration survives the join: the node keeps its own
+	// TLS identity (the certificate its peers know it by).
+	if certAfter, err := j.admin(t).TLSCert(ctx); err != nil || !bytes.Equal(certAfter, certBefore) {
+		t.Fatalf("the joined node's TLS certificate changed in the join (%v)", err)
 	}
 	c.nodes = append(c.nodes, j)
 }

@@ -70,13 +70,13 @@ type Appliance struct {
 	// run Argon2id and must not interleave.
 	opMu sync.Mutex
 	// mu guards the fields below, read on every request.
-	mu     sync.RWMutex
-	state  api.State
-	reason string
-	sess   *session
-	offset time.Duration // system time set through the API minus the host clock
-	tlsID  *tlsconf.Identity
-	quorum quorumState
+	mu        sync.RWMutex
+	state     api.State
+	reason    string
+	sess      *session
+	offset    time.Duration // system time set through the API minus the host clock
+	tlsID     *tlsconf.Identity
+	quorum    quorumState
 	joinStage string // where a running join is (GET /cluster/status)
 	// pendingLocal holds node-local entries a join could not write yet.
 	pendingLocal []cluster.Entry

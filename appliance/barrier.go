@@ -21,6 +21,11 @@ const barrierWait = time.Second
 // read (one round trip to the leader) and waits until the cache watch has
 // applied every event up to it. Every write of the appliance is under the
 // watched prefix, so every revision comes with an event.
+//
+// Concurrent requests share revision reads: a request joins the next read
+// that starts after it arrived (never one already in flight, which could
+// predate a write the request must see), so a busy node makes about one read
+// per read's duration instead of one per request.
 type barrier struct {
 	kv         cluster.KV
 	invalidate func() // drops every cache
@@ -28,10 +33,64 @@ type barrier struct {
 	mu   sync.Mutex
 	seen int64         // the revision of the last event the watch applied
 	more chan struct{} // closed (and replaced) whenever seen advances
+
+	rmu      sync.Mutex
+	pending  *revRead // the next read, which new requests join
+	inFlight bool     // a read is running; pending starts when it ends
 }
+
+// revRead is one shared read of the store revision.
+type revRead struct {
+	done chan struct{} // closed when rev and err are set
+	rev  int64
+	err  error
+}
+
+// revisionReadTimeout bounds one shared revision read; each request still
+// gives up when its own context ends.
+const revisionReadTimeout = 10 * time.Second
 
 func newBarrier(kv cluster.KV, invalidate func()) *barrier {
 	return &barrier{kv: kv, invalidate: invalidate, more: make(chan struct{})}
+}
+
+// revision returns the store's revision from a read that started after the
+// call.
+func (b *barrier) revision(ctx context.Context) (int64, error) {
+	b.rmu.Lock()
+	r := b.pending
+	if r == nil {
+		r = &revRead{done: make(chan struct{})}
+		b.pending = r
+	}
+	if !b.inFlight {
+		b.startRead()
+	}
+	b.rmu.Unlock()
+	select {
+	case <-r.done:
+		return r.rev, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// startRead runs the pending read. b.rmu must be held.
+func (b *barrier) startRead() {
+	r := b.pending
+	b.pending, b.inFlight = nil, true
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), revisionReadTimeout)
+		r.rev, r.err = b.kv.Revision(ctx)
+		cancel()
+		close(r.done)
+		b.rmu.Lock()
+		b.inFlight = false
+		if b.pending != nil {
+			b.startRead()
+		}
+		b.rmu.Unlock()
+	}()
 }
 
 // applied records that the watch has applied every event up to rev.
@@ -49,7 +108,7 @@ func (b *barrier) applied(rev int64) {
 // called. If the watch does not catch up in time (it broke, or a revision
 // came without an event), it drops every cache, which is always safe.
 func (b *barrier) sync(ctx context.Context) error {
-	rev, err := b.kv.Revision(ctx)
+	rev, err := b.revision(ctx)
 	if err != nil {
 		return err
 	}

@@ -33,10 +33,10 @@ func (n *node) admin(t testing.TB) *client.Client { return n.Client("admin", adm
 // unlock, so that it is Operational, its TLS certificate signed by ca for
 // peer use and ca installed as its cluster CA: ready to found or join a
 // cluster.
-func startNode(t testing.TB, ca testCA, unlock string) *node {
+func startNode(t testing.TB, ca testCA, unlock string, args ...string) *node {
 	t.Helper()
 	peer := apptest.FreeAddr(t)
-	d := apptest.Start(t, apptest.Options{Args: []string{"--peer-listen", peer}})
+	d := apptest.Start(t, apptest.Options{Args: append([]string{"--peer-listen", peer}, args...)})
 	n := &node{Daemon: d, peer: peer}
 	ctx := apptest.Context(t)
 	err := d.Client("", "").Provision(ctx, client.ProvisionRequest{UnlockPassphrase: unlock, AdminPassphrase: adminPass, SystemTime: time.Now().UTC()})
@@ -81,24 +81,25 @@ func (ca testCA) issuePeer(t testing.TB, pub any) []byte {
 type testCluster struct {
 	ca    testCA
 	nodes []*node
+	args  []string // extra daemon flags of every node
 }
 
 // formCluster starts n appliances and joins them into one cluster the way
 // an operator does: the first registers each new node, the new node joins
 // with the kit and the backup passphrase, and is then unlocked with the
 // cluster's unlock passphrase.
-func formCluster(t testing.TB, n int) *testCluster {
+func formCluster(t testing.TB, n int, args ...string) *testCluster {
 	t.Helper()
 	begin := time.Now()
-	c := &testCluster{ca: newTestCA(t)}
-	first := startNode(t, c.ca, unlockPass)
+	c := &testCluster{ca: newTestCA(t), args: args}
+	first := startNode(t, c.ca, unlockPass, args...)
 	ctx := apptest.Context(t)
 	if err := first.admin(t).SetBackupPassphrase(ctx, client.PassphraseChange{NewPassphrase: backupPass}); err != nil {
 		t.Fatalf("set backup passphrase: %v", err)
 	}
 	c.nodes = append(c.nodes, first)
 	for len(c.nodes) < n {
-		c.join(t, startNode(t, c.ca, "joiner-Unlock-"+rand.Text()[:8]))
+		c.join(t, startNode(t, c.ca, "joiner-Unlock-"+rand.Text()[:8], args...))
 	}
 	t.Logf("formed a cluster of %d appliances in %v", n, time.Since(begin).Round(time.Millisecond))
 	return c

@@ -51,7 +51,8 @@ func (a *Appliance) SetClusterCA(ctx context.Context, pemCert []byte) error {
 	} else if len(members) > 1 {
 		return fmt.Errorf("%w: the cluster has %d members; the cluster CA cannot change while it has more than one", api.ErrPrecondition, len(members))
 	}
-	_, err = s.vault.Txn(ctx, nil, s.vault.Put(pathClusterCA, pemCert))
+	// A CA set from outside replaces one the cluster generated, key and all.
+	_, err = s.vault.Txn(ctx, nil, s.vault.Put(pathClusterCA, pemCert), cluster.Delete(pathClusterCAKey))
 	return err
 }
 

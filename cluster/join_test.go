@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -72,24 +73,30 @@ func TestLoneMemberAcceptsJoinerAfterRestart(t *testing.T) {
 }
 
 // joinAsLearner registers a new member through via and starts it, leaving
-// it a learner.
+// it a learner. It is named after its place in the cluster: node-2 joins a
+// lone member.
 func joinAsLearner(t *testing.T, via *cluster.Member, ca *clustertest.CA) *cluster.Member {
 	t.Helper()
 	ctx := ctxFor(t)
+	before, err := via.Members(ctx)
+	if err != nil {
+		t.Fatalf("Members: %v", err)
+	}
 	addr := clustertest.PeerAddr(t)
 	learner, members, err := via.AddLearner(ctx, []string{"https://" + addr})
 	if err != nil {
 		t.Fatalf("AddLearner: %v", err)
 	}
-	if !learner.IsLearner || learner.Name != "" || len(members) != 2 {
-		t.Errorf("AddLearner: got %+v and %d members, want an unnamed learner and 2 members", learner, len(members))
+	if want := len(before) + 1; !learner.IsLearner || learner.Name != "" || len(members) != want {
+		t.Errorf("AddLearner: got %+v and %d members, want an unnamed learner and %d members", learner, len(members), want)
 	}
-	initial, err := cluster.InitialClusterFor(members, learner.ID, "node-2")
+	name := fmt.Sprintf("node-%d", len(members))
+	initial, err := cluster.InitialClusterFor(members, learner.ID, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	joiner := clustertest.NewMember(t, cluster.Config{
-		Name: "node-2", DataDir: t.TempDir(), PeerListen: addr, PeerTLS: ca.PeerTLS(t, "127.0.0.1"),
+		Name: name, DataDir: t.TempDir(), PeerListen: addr, PeerTLS: ca.PeerTLS(t, "127.0.0.1"),
 		Join: true, InitialCluster: initial,
 	})
 	begin := time.Now()

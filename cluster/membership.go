@@ -236,7 +236,9 @@ func (m *Member) UpdatePeerURLs(ctx context.Context, id uint64, urls []string) e
 // change, which is why UpdatePeerURLs must move it beforehand. It reads
 // etcd's own record, which for a member that serves is up to date (etcd
 // serves once it has applied its log) and otherwise good enough for a
-// warning. m.mu must be held.
+// warning. It must not ask the cluster (Members): etcd refuses membership
+// RPCs on a learner, so a learner stopped before its promotion could then
+// never start again. m.mu must be held.
 func (m *Member) adoptPeerURL(ctx context.Context, ready bool) error {
 	record := m.etcd.Server.Cluster()
 	self := record.Member(m.etcd.Server.MemberID())

@@ -73,6 +73,12 @@ type Backend interface {
 	RemoveClusterMember(ctx context.Context, id string) error
 	// ForceNewCluster restarts a Failed member's store as a cluster of one.
 	ForceNewCluster(ctx context.Context) error
+	// GenerateClusterCA creates a cluster CA whose key the cluster holds,
+	// re-certifies this node with it and returns the CA certificate (PEM).
+	GenerateClusterCA(ctx context.Context) ([]byte, error)
+	// SignPeerCSR certifies a node's key for its peers with the cluster's own
+	// CA and returns the chain (PEM).
+	SignPeerCSR(ctx context.Context, csrPEM []byte, ips, dnsNames []string) ([]byte, error)
 	// ClusterStatus reports every member's state as this node sees it.
 	ClusterStatus(ctx context.Context) (ClusterStatus, error)
 

@@ -125,3 +125,36 @@ func handleClusterStatus(c *call) error {
 	}
 	return c.json(http.StatusOK, st)
 }
+
+func handleGenerateClusterCA(c *call) error {
+	ca, err := c.s.backend.GenerateClusterCA(c.ctx())
+	if err != nil {
+		return err
+	}
+	c.s.log.Warn("cluster CA generated and held by the cluster", "by", c.user.ID)
+	c.w.Header().Set("Location", Prefix+"/config/tls/cluster-ca.pem")
+	c.w.Header().Set("Content-Type", typePEM)
+	c.w.WriteHeader(http.StatusCreated)
+	_, _ = c.w.Write(ca)
+	return nil
+}
+
+// signRequest is the body of POST /cluster/ca/sign.
+type signRequest struct {
+	CSR         string   `json:"csr"`
+	IPAddresses []string `json:"ipAddresses"`
+	DNSNames    []string `json:"dnsNames,omitempty"`
+}
+
+func handleSignPeerCSR(c *call) error {
+	var req signRequest
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	chain, err := c.s.backend.SignPeerCSR(c.ctx(), []byte(req.CSR), req.IPAddresses, req.DNSNames)
+	if err != nil {
+		return err
+	}
+	c.s.log.Info("node certificate issued by the cluster CA", "ips", req.IPAddresses, "by", c.user.ID)
+	return c.pem(chain)
+}

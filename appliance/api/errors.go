@@ -24,6 +24,8 @@ var (
 	ErrPrecondition = errors.New("precondition failed")
 	// ErrNotFound means the requested thing does not exist (404).
 	ErrNotFound = errors.New("not found")
+	// ErrConflict means the request conflicts with what exists (409).
+	ErrConflict = errors.New("conflict")
 	// ErrUnavailable means the store cannot serve right now (503).
 	ErrUnavailable = errors.New("service unavailable")
 )
@@ -58,7 +60,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrPrecondition):
 		return http.StatusPreconditionFailed
-	case errors.Is(err, cluster.ErrConflict), errors.Is(err, cluster.ErrLearnerPending),
+	case errors.Is(err, ErrConflict), errors.Is(err, cluster.ErrConflict), errors.Is(err, cluster.ErrLearnerPending),
 		errors.Is(err, cluster.ErrPeerURLInUse):
 		return http.StatusConflict
 	case errors.Is(err, cluster.ErrMemberNotFound):

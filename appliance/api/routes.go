@@ -86,6 +86,8 @@ func (s *Server) routes() []route {
 		op("PUT", "/cluster/members/{MemberID}", admin, true, "", handleUpdateClusterMember),
 		op("DELETE", "/cluster/members/{MemberID}", admin, true, "", handleRemoveClusterMember),
 		op("POST", "/cluster/join", admin, true, "", handleJoinCluster),
+		op("POST", "/cluster/ca/generate", admin, true, typePEM, handleGenerateClusterCA),
+		op("POST", "/cluster/ca/sign", admin, true, typePEM, handleSignPeerCSR),
 		{method: "POST", path: "/cluster/force-new", states: []State{Failed}, access: destructive, rootOnly: true, handle: handleForceNewCluster},
 		op("PUT", "/config/tls/cluster-ca.pem", admin, true, "", handleSetClusterCA),
 		op("GET", "/config/time", admin, true, typeJSON, handleGetTime),

@@ -106,3 +106,22 @@ func (c *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 	var out ClusterStatus
 	return out, c.doJSON(ctx, http.MethodGet, "/cluster/status", nil, nil, &out)
 }
+
+// ClusterSignRequest is the body of SignPeerCSR.
+type ClusterSignRequest struct {
+	CSR         string   `json:"csr"`
+	IPAddresses []string `json:"ipAddresses"`
+	DNSNames    []string `json:"dnsNames,omitempty"`
+}
+
+// GenerateClusterCA creates a cluster CA whose key the cluster holds,
+// re-certifies the node with it, and returns the CA certificate (PEM).
+func (c *Client) GenerateClusterCA(ctx context.Context) ([]byte, error) {
+	return c.doRaw(ctx, request{method: http.MethodPost, path: "/cluster/ca/generate", accept: mimePEM})
+}
+
+// SignPeerCSR has the cluster's own CA certify a node's key for its peers;
+// it returns the chain (PEM) to install on that node.
+func (c *Client) SignPeerCSR(ctx context.Context, req ClusterSignRequest) ([]byte, error) {
+	return c.pemForJSON(ctx, "/cluster/ca/sign", req)
+}

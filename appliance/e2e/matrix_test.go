@@ -114,6 +114,9 @@ var referenceTable = []endpoint{
 	{"PUT", "/cluster/members/{MemberID}", roles(Administrator), states(Operational), true},
 	{"DELETE", "/cluster/members/{MemberID}", roles(Administrator), states(Operational), true},
 	{"POST", "/cluster/join", roles(Administrator), states(Operational), true},
+	// Keywarden extensions: a cluster CA held by the cluster.
+	{"POST", "/cluster/ca/generate", roles(Administrator), states(Operational), true},
+	{"POST", "/cluster/ca/sign", roles(Administrator), states(Operational), true},
 	// The reference authenticates force-new with the unlock passphrase
 	// (FailedUnlock), like every destructive action outside Operational.
 	{"POST", "/cluster/force-new", roles(Administrator), states(Failed), true},

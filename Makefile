@@ -62,7 +62,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		GO=$(GO) scripts/fuzz-one $$pkg $$fn $(FUZZTIME) || exit 1; \
 	done
 
 bench: build

@@ -35,6 +35,8 @@ type session struct {
 	domainKey []byte
 	cancel    context.CancelFunc
 	barrier   *barrier
+	// unlockSlotChanged receives the unlock slot when the watch sees it change.
+	unlockSlotChanged func(slot []byte)
 }
 
 // invalidateAll drops every cached key and credential.
@@ -85,6 +87,13 @@ func (a *Appliance) openSession(domainKey []byte) error {
 		s.barrier.applied(rev)
 	}
 	events := a.kv.Watch(ctx, "/kw/v1/")
+	// A passphrase change made on another node also replaces this node's
+	// copy of the unlock slot, which authenticates recovery without quorum.
+	s.unlockSlotChanged = func(slot []byte) {
+		if err := writeFileAtomic(a.path(fileUnlockSlot), slot); err != nil {
+			a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
+		}
+	}
 	go watchCaches(ctx, a.kv, s, events)
 	a.mu.Lock()
 	a.sess = s
@@ -126,6 +135,8 @@ func watchCaches(ctx context.Context, kv cluster.KV, s *session, events <-chan c
 	for {
 		for ev := range events {
 			switch {
+			case ev.Key == pathUnlockSlot && !ev.Deleted && s.unlockSlotChanged != nil:
+				s.unlockSlotChanged(ev.Value)
 			case strings.HasPrefix(ev.Key, keystore.KeyPrefix) && ev.Deleted:
 				s.Keys.Forget(ev.Key)
 			case strings.HasPrefix(ev.Key, keystore.KeyPrefix), strings.HasPrefix(ev.Key, keystore.CertPrefix):

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -95,13 +98,32 @@ func TestCluster(t *testing.T) {
 	}
 
 	// Permanent loss of two members: force-new makes node 1 a cluster of
-	// one with its data, authenticated by the unlock passphrase.
+	// one with its data, authenticated by the last unlock passphrase node 1
+	// knew, which was changed on node 2.
+	const newUnlock = "unlock-Passphrase-changed-on-node-2"
+	slotCopy := filepath.Join(n1.DataDir, "unlock-slot.json")
+	before, err := os.ReadFile(slotCopy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.admin(t).SetUnlockPassphrase(apptest.Context(t), client.PassphraseChange{CurrentPassphrase: unlockPass, NewPassphrase: newUnlock}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if now, _ := os.ReadFile(slotCopy); !bytes.Equal(now, before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 did not refresh its copy of the unlock slot after the change on node 2")
+		}
+	}
 	n2.Kill()
 	n3.Kill()
 	waitStateWithin(t, n1.Daemon, "Failed", 20*time.Second)
 	wantStatus(t, "force-new without credentials", n1.Client("", "").ForceNewCluster(apptest.Context(t)), http.StatusUnauthorized)
 	wantStatus(t, "force-new with a wrong passphrase", n1.Client("admin", "wrong-passphrase-1").ForceNewCluster(apptest.Context(t)), http.StatusUnauthorized)
-	if err := n1.Client("admin", unlockPass).ForceNewCluster(apptest.Context(t)); err != nil {
+	wantStatus(t, "force-new with the replaced passphrase", n1.Client("admin", unlockPass).ForceNewCluster(apptest.Context(t)), http.StatusUnauthorized)
+	if err := n1.Client("admin", newUnlock).ForceNewCluster(apptest.Context(t)); err != nil {
 		t.Fatalf("force-new: %v", err)
 	}
 	waitStateWithin(t, n1.Daemon, "Operational", 30*time.Second)

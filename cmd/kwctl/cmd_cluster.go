@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,8 +25,8 @@ func clusterCommands() []*command {
 			summary: "register a new member as a learner; prints the join kit (JSON) for cluster join", run: cmdClusterAdd},
 		{name: "join", args: "--kit-file FILE [--backup-passphrase-file FILE]",
 			summary: "join the cluster that registered this appliance; its own keys, users and settings are replaced", run: cmdClusterJoin},
-		{name: "fulljoin", args: "--member URL --joiner URL --joiner-peer https://IP:PORT --ca-cert FILE --ca-key FILE " +
-			"[--member-peer https://IP:PORT] [--joiner-user ID] [--joiner-passphrase-file FILE] [--backup-passphrase-file FILE] [--wait DURATION]",
+		{name: "fulljoin", args: "--member URL --joiner URL --joiner-peer https://IP:PORT [--ca-cert FILE --ca-key FILE [--member-peer https://IP:PORT]] " +
+			"[--joiner-user ID] [--joiner-passphrase-file FILE] [--backup-passphrase-file FILE] [--wait DURATION]",
 			summary: fullJoinSummary, run: cmdClusterFullJoin},
 		{name: "promote", args: "ID", summary: "make a learner a voting member", run: cmdClusterPromote},
 		{name: "update", args: "ID --url PEER-URL", summary: "change a member's peer URLs", run: cmdClusterUpdate},
@@ -36,6 +35,10 @@ func clusterCommands() []*command {
 			summary: "restart a Failed member as a cluster of one with the data it has (authenticates with the unlock passphrase)", run: cmdClusterForceNew},
 		{name: "ca", args: "[--out FILE]", summary: "print the cluster CA certificate", run: cmdClusterCA},
 		{name: "set-ca", args: "FILE", summary: "install the cluster CA certificate (PEM); it must sign this appliance's TLS certificate", run: cmdClusterSetCA},
+		{name: "generate-ca", args: "[--out FILE]", summary: "have the cluster make a CA whose key it holds (only while it has one member); " +
+			"re-certifies this appliance with it and prints the CA", run: cmdClusterGenerateCA},
+		{name: "sign-csr", args: "--csr FILE --ip IP [--dns NAME] [--out FILE]", summary: "have the cluster's own CA certify a node's key for its peers; " +
+			"prints the chain for config tls set-cert on that node", run: cmdClusterSignCSR},
 	}
 }
 
@@ -310,23 +313,4 @@ func cmdClusterForceNew(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("force new cluster: %w", err)
 	}
 	return a.done("the store restarted as a cluster of one with this member's data")
-}
-
-func cmdClusterCA(ctx context.Context, a *app, args []string) error {
-	return a.fetchPEM(args, "get cluster ca", func(c *client.Client) ([]byte, error) { return c.ClusterCA(ctx) })
-}
-
-func cmdClusterSetCA(ctx context.Context, a *app, args []string) error {
-	c, pos, err := a.start(args, 1, 1, true)
-	if err != nil {
-		return err
-	}
-	caPEM, err := os.ReadFile(pos[0])
-	if err != nil {
-		return fmt.Errorf("read cluster ca: %w", err)
-	}
-	if err := c.SetClusterCA(ctx, caPEM); err != nil {
-		return fmt.Errorf("set cluster ca: %w", err)
-	}
-	return a.done("cluster ca installed")
 }

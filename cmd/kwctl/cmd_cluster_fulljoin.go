@@ -5,15 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
+	"net"
 	"net/url"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/client"
 )
 
-const fullJoinSummary = "certify, register and join a new appliance in one go " +
-	"(with a CA the operator names; a CA the cluster holds itself is not supported yet)"
+const fullJoinSummary = "certify, register and join a new appliance in one go, with the CA the cluster holds itself " +
+	"(the member generates one if it has none) or with your own (--ca-cert and --ca-key)"
 
 const (
 	// fullJoinWait is how long fulljoin waits, by default, for the new
@@ -41,33 +41,42 @@ func (f *fullJoinFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.member, "member", "", "API `URL` of an appliance of the cluster, like https://192.0.2.5:8443/api/v1 (required)")
 	fs.StringVar(&f.joiner, "joiner", "", "API `URL` of the appliance that joins (required)")
 	fs.StringVar(&f.joinerPeer, "joiner-peer", "", "the joiner's peer `URL`: https:// and its --peer-listen address (required)")
-	fs.StringVar(&f.memberPeer, "member-peer", "", "the member's peer `URL`; needed when the member has no cluster CA yet and is certified too")
-	fs.StringVar(&f.caCert, "ca-cert", "", "the operator's CA certificate, PEM `FILE`: it certifies both nodes, becomes the cluster CA, and with the global --ca is trusted for their APIs too (required)")
-	fs.StringVar(&f.caKey, "ca-key", "", "its private key: PEM `FILE` (EC, RSA or PKCS #8, unencrypted) readable by its owner only (required)")
+	fs.StringVar(&f.memberPeer, "member-peer", "", "the member's peer `URL`; only with --ca-cert, when the member has no cluster CA yet and is certified too")
+	fs.StringVar(&f.caCert, "ca-cert", "", "your own CA certificate, PEM `FILE`: kwctl certifies both nodes with it here, it becomes the cluster CA, "+
+		"and with the global --ca it is trusted for their APIs too (with --ca-key; without both, the CA the cluster holds itself certifies the joiner)")
+	fs.StringVar(&f.caKey, "ca-key", "", "the key of --ca-cert: PEM `FILE` (EC, RSA or PKCS #8, unencrypted) readable by its owner only")
 	fs.StringVar(&f.joinerUser, "joiner-user", "", "Administrator `ID` on the joiner (default: --user)")
 	fs.StringVar(&f.joinerPassFile, "joiner-passphrase-file", "", "read that user's passphrase from `FILE` (else env KEYWARDEN_JOINER_PASSPHRASE, else the member's passphrase)")
 	fs.StringVar(&f.backupFile, "backup-passphrase-file", "", "read the cluster's backup passphrase from `FILE` (else env KEYWARDEN_BACKUP_PASSPHRASE)")
 	fs.DurationVar(&f.wait, "wait", fullJoinWait, "how long to wait for the new member to be ready and voting, as a `DURATION`")
 }
 
+// clusterHeld reports whether the CA the cluster holds itself certifies
+// the joiner: the operator named no CA of their own.
+func (f *fullJoinFlags) clusterHeld() bool { return f.caCert == "" && f.caKey == "" }
+
 // check reports the first problem of the command line itself.
 func (f *fullJoinFlags) check() error {
 	for _, req := range []struct{ name, value string }{
-		{"member", f.member}, {"joiner", f.joiner}, {"joiner-peer", f.joinerPeer}, {"ca-cert", f.caCert}, {"ca-key", f.caKey},
+		{"member", f.member}, {"joiner", f.joiner}, {"joiner-peer", f.joinerPeer},
 	} {
 		if req.value == "" {
 			return usagef("cluster fulljoin: --%s is required", req.name)
 		}
 	}
+	if (f.caCert == "") != (f.caKey == "") {
+		return usagef("cluster fulljoin: --ca-cert and --ca-key go together: give both to certify the nodes with your own CA, " +
+			"or neither to use the CA the cluster holds itself")
+	}
 	if err := checkPeerURL("joiner-peer", f.joinerPeer); err != nil {
 		return err
 	}
-	if f.memberPeer != "" {
-		if err := checkPeerURL("member-peer", f.memberPeer); err != nil {
-			return err
-		}
+	if err := f.checkMemberPeer(); err != nil {
+		return err
 	}
 	switch {
+	case f.clusterHeld() && net.ParseIP(hostOf(f.joinerPeer)) == nil:
+		return usagef("cluster fulljoin: --joiner-peer %q: the cluster CA certifies peers by IP address; want https://IP:PORT", f.joinerPeer)
 	case f.member == f.joiner:
 		return usagef("cluster fulljoin: --member and --joiner name the same appliance")
 	case f.memberPeer == f.joinerPeer:
@@ -76,6 +85,20 @@ func (f *fullJoinFlags) check() error {
 		return usagef("cluster fulljoin: --wait must be positive")
 	}
 	return nil
+}
+
+// checkMemberPeer accepts --member-peer only where it is used: the
+// cluster's own CA certifies the member for its --peer-listen address
+// when the member generates it.
+func (f *fullJoinFlags) checkMemberPeer() error {
+	switch {
+	case f.memberPeer == "":
+		return nil
+	case f.clusterHeld():
+		return usagef("cluster fulljoin: --member-peer goes with --ca-cert and --ca-key; " +
+			"with the cluster's own CA the member certifies itself for its --peer-listen address")
+	}
+	return checkPeerURL("member-peer", f.memberPeer)
 }
 
 // checkPeerURL accepts exactly what the appliance registers a peer under:
@@ -113,6 +136,10 @@ func cmdClusterFullJoin(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	fmt.Fprintln(a.stderr, "the joiner is Locked: unlock it with the cluster's unlock passphrase")
+	if j.ca == nil {
+		fmt.Fprintf(a.stderr, "both nodes' API certificates are issued by the cluster CA: save it (kwctl --url %s cluster ca --out FILE) "+
+			"and pass it with --ca to reach them\n", fl.member)
+	}
 	return a.emit(map[string]string{"id": id}, func(w io.Writer) { fmt.Fprintf(w, "joined: member %s ready\n", id) })
 }
 
@@ -120,10 +147,12 @@ func cmdClusterFullJoin(ctx context.Context, a *app, args []string) error {
 // before the first request, so a missing passphrase never strands a
 // half-joined node.
 type fullJoin struct {
-	a      *app
-	fl     fullJoinFlags
-	ca     *operatorCA
-	backup string
+	a           *app
+	fl          fullJoinFlags
+	ca          *operatorCA // the operator's CA; nil when the cluster's own CA certifies
+	backup      string
+	memberLogin login
+	joinerLogin login
 
 	member     *client.Client
 	joiner     *client.Client
@@ -131,72 +160,98 @@ type fullJoin struct {
 	joinerAnon *client.Client // for the joiner's state, whatever its users are
 
 	step, steps int
+	clusterCA   []byte // the member's cluster CA (PEM) with the cluster's own CA, once step 1 has it
 	memberID    string // the joiner's member ID, once registered
 	added       client.ClusterMemberAdded
 }
 
+// login is one administrator's credentials.
+type login struct{ user, pass string }
+
 func (a *app) newFullJoin(fl fullJoinFlags) (*fullJoin, error) {
 	j := &fullJoin{a: a, fl: fl}
-	memberUser, memberPass, joinerUser, joinerPass, err := a.fullJoinCredentials(fl)
-	if err != nil {
+	var err error
+	if j.memberLogin, j.joinerLogin, err = a.fullJoinCredentials(fl); err != nil {
 		return nil, err
 	}
 	if j.backup, err = a.secret(backupSource(fl.backupFile)); err != nil {
 		return nil, err
 	}
-	if j.ca, err = loadOperatorCA(fl.caCert, fl.caKey, a.now()); err != nil {
-		return nil, err
+	var trust []byte
+	if !fl.clusterHeld() {
+		if j.ca, err = loadOperatorCA(fl.caCert, fl.caKey, a.now()); err != nil {
+			return nil, err
+		}
+		trust = j.ca.certPEM
 	}
-	member, err := a.nodeClient(fl.member, j.ca.certPEM, a.g.timeout)
-	if err != nil {
-		return nil, err
-	}
-	joiner, err := a.nodeClient(fl.joiner, j.ca.certPEM, a.g.timeout)
-	if err != nil {
-		return nil, err
-	}
-	joinerLong, err := a.nodeClient(fl.joiner, j.ca.certPEM, max(a.g.timeout, joinRequestLimit))
-	if err != nil {
+	if err := j.connect(trust); err != nil {
 		return nil, err
 	}
 	if a.g.insecure {
-		fmt.Fprintf(a.stderr, "kwctl: warning: --insecure: the certificates of %s and %s are not verified\n", member.URL(), joiner.URL())
+		fmt.Fprintf(a.stderr, "kwctl: warning: --insecure: the certificates of %s and %s are not verified\n", j.member.URL(), j.joiner.URL())
 	}
-	j.member = member.WithCredentials(memberUser, memberPass)
-	j.joiner = joiner.WithCredentials(joinerUser, joinerPass)
-	j.joinerLong = joinerLong.WithCredentials(joinerUser, joinerPass)
-	j.joinerAnon = joiner
 	return j, nil
+}
+
+// connect builds the clients of both nodes, trusting extraCA besides the
+// global --ca. It is called again once the cluster's own CA is known: the
+// certificates the nodes present from then on are issued by it, and the
+// old clients' pooled connections would hide that from verification.
+func (j *fullJoin) connect(extraCA []byte) error {
+	a := j.a
+	member, err := a.nodeClient(j.fl.member, extraCA, a.g.timeout)
+	if err != nil {
+		return err
+	}
+	joiner, err := a.nodeClient(j.fl.joiner, extraCA, a.g.timeout)
+	if err != nil {
+		return err
+	}
+	joinerLong, err := a.nodeClient(j.fl.joiner, extraCA, max(a.g.timeout, joinRequestLimit))
+	if err != nil {
+		return err
+	}
+	for _, old := range []*client.Client{j.member, j.joinerAnon, j.joinerLong} {
+		if old != nil {
+			_ = old.Close()
+		}
+	}
+	j.member = member.WithCredentials(j.memberLogin.user, j.memberLogin.pass)
+	j.joiner = joiner.WithCredentials(j.joinerLogin.user, j.joinerLogin.pass)
+	j.joinerLong = joinerLong.WithCredentials(j.joinerLogin.user, j.joinerLogin.pass)
+	j.joinerAnon = joiner
+	return nil
 }
 
 // fullJoinCredentials resolves both administrators: the member's from the
 // global flags, the joiner's from its own flags with the member's as the
 // default (two fresh appliances are often provisioned alike).
-func (a *app) fullJoinCredentials(fl fullJoinFlags) (memberUser, memberPass, joinerUser, joinerPass string, err error) {
+func (a *app) fullJoinCredentials(fl fullJoinFlags) (member, joiner login, err error) {
 	if a.g.user == "" {
-		return "", "", "", "", usagef("no user: use --user ID or set KEYWARDEN_USER")
+		return login{}, login{}, usagef("no user: use --user ID or set KEYWARDEN_USER")
 	}
-	memberPass, err = a.secret(secretSource{what: "passphrase", flag: "passphrase-file", file: a.g.passFile, env: "KEYWARDEN_PASSPHRASE"})
+	member.user = a.g.user
+	member.pass, err = a.secret(secretSource{what: "passphrase", flag: "passphrase-file", file: a.g.passFile, env: "KEYWARDEN_PASSPHRASE"})
 	if err != nil {
-		return "", "", "", "", err
+		return login{}, login{}, err
 	}
-	joinerUser, joinerPass = a.g.user, memberPass
+	joiner = member
 	if fl.joinerUser != "" {
-		joinerUser = fl.joinerUser
+		joiner.user = fl.joinerUser
 	}
 	if fl.joinerPassFile != "" || a.getenv("KEYWARDEN_JOINER_PASSPHRASE") != "" {
 		src := secretSource{what: "joiner passphrase", flag: "joiner-passphrase-file", file: fl.joinerPassFile, env: "KEYWARDEN_JOINER_PASSPHRASE"}
-		if joinerPass, err = a.secret(src); err != nil {
-			return "", "", "", "", err
+		if joiner.pass, err = a.secret(src); err != nil {
+			return login{}, login{}, err
 		}
 	}
-	return a.g.user, memberPass, joinerUser, joinerPass, nil
+	return member, joiner, nil
 }
 
 // nodeClient builds an unauthenticated client for the appliance at apiURL
 // with the global TLS choice (--ca or --insecure), and with --ca also
 // trusting extraCA: once fulljoin has installed a certificate from the
-// operator's CA, the appliance presents that one.
+// operator's CA or the cluster's own, the appliance presents that one.
 func (a *app) nodeClient(apiURL string, extraCA []byte, timeout time.Duration) (*client.Client, error) {
 	b := *a
 	b.g.url = apiURL
@@ -212,201 +267,4 @@ func (a *app) nodeClient(apiURL string, extraCA []byte, timeout time.Duration) (
 		return nil, usagef("%s: %v", apiURL, err)
 	}
 	return c, nil
-}
-
-// joinStep is one step of fulljoin and where its failure leaves the nodes.
-type joinStep struct {
-	name  string
-	run   func(context.Context) error
-	state func(context.Context) string
-}
-
-// stepError is a failed fulljoin step: what failed, and the state the two
-// nodes are in, so the operator knows what to fix and whether a rerun is
-// safe.
-type stepError struct {
-	step, steps int
-	name        string
-	err         error
-	state       string
-}
-
-func (e *stepError) Error() string {
-	return fmt.Sprintf("cluster fulljoin step %d/%d (%s) failed: %v\nnow: %s", e.step, e.steps, e.name, e.err, e.state)
-}
-
-func (e *stepError) Unwrap() error { return e.err }
-
-// run performs the steps in order and returns the joiner's member ID.
-func (j *fullJoin) run(ctx context.Context) (string, error) {
-	steps := []joinStep{
-		{"certify the member", j.certifyMember, fixed("the joiner is unchanged; rerunning fulljoin is safe")},
-		{"certify the joiner", j.certifyJoiner, fixed("the member is ready for the joiner; the joiner keeps its own keys and users; rerunning fulljoin is safe")},
-		{"register the joiner on the member", j.register, fixed("the joiner is not registered (after a timeout, check with cluster members on the member) " +
-			"and keeps its own keys and users; rerunning fulljoin is safe")},
-		{"join the cluster", j.join, j.joinState},
-		{"wait until the new member is ready", j.awaitReady, j.waitState},
-	}
-	j.steps = len(steps)
-	for i, s := range steps {
-		j.step = i + 1
-		if err := s.run(ctx); err != nil {
-			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probeLimit)
-			defer cancel()
-			return "", &stepError{step: j.step, steps: j.steps, name: s.name, err: err, state: s.state(pctx)}
-		}
-	}
-	return j.memberID, nil
-}
-
-func fixed(s string) func(context.Context) string {
-	return func(context.Context) string { return s }
-}
-
-// say prints the progress line of the current step.
-func (j *fullJoin) say(format string, args ...any) {
-	fmt.Fprintf(j.a.stderr, "[%d/%d] "+format+"\n", append([]any{j.step, j.steps}, args...)...)
-}
-
-// certifyMember certifies the member only when it has no cluster CA yet;
-// a member that has one must have the operator's, or it would refuse the
-// joiner's certificate.
-func (j *fullJoin) certifyMember(ctx context.Context) error {
-	have, err := j.member.ClusterCA(ctx)
-	switch {
-	case client.StatusCode(err) == http.StatusNotFound:
-	case err != nil:
-		return fmt.Errorf("get the member's cluster CA: %w", err)
-	case !samePEMCert(have, j.ca.cert.Raw):
-		return fmt.Errorf("the member's cluster CA is not --ca-cert, so the member would refuse a joiner certified by it; nothing changed")
-	default:
-		j.say("member: its cluster CA is --ca-cert already; keeping its certificate")
-		return nil
-	}
-	if j.fl.memberPeer == "" {
-		return fmt.Errorf("the member has no cluster CA yet and needs a certificate for its peer address: add --member-peer https://IP:PORT; nothing changed")
-	}
-	j.say("member: no cluster CA yet; certifying it for %s and installing the CA", j.fl.memberPeer)
-	return j.certify(ctx, j.member, "member", j.fl.memberPeer, j.fl.member)
-}
-
-func (j *fullJoin) certifyJoiner(ctx context.Context) error {
-	j.say("joiner: certifying it for %s and installing the CA", j.fl.joinerPeer)
-	return j.certify(ctx, j.joiner, "joiner", j.fl.joinerPeer, j.fl.joiner)
-}
-
-// certify has the node make a certificate request for its TLS key, signs
-// it here for the peer address (and the API host, which then keeps
-// verifying), and installs the certificate, then the CA it chains to.
-func (j *fullJoin) certify(ctx context.Context, c *client.Client, who, peerURL, apiURL string) error {
-	peerHost := hostOf(peerURL)
-	csr, err := c.TLSCSR(ctx, client.DistinguishedName{CommonName: peerHost})
-	if err != nil {
-		return fmt.Errorf("get the %s's certificate request: %w; nothing changed", who, err)
-	}
-	cert, err := j.ca.signPeer(csr, []string{peerHost, hostOf(apiURL)}, j.a.now())
-	if err != nil {
-		return fmt.Errorf("certify the %s: %w; nothing changed", who, err)
-	}
-	if err := c.SetTLSCert(ctx, cert); err != nil {
-		return fmt.Errorf("install the %s's certificate: %w; it keeps its old one", who, err)
-	}
-	if err := c.SetClusterCA(ctx, j.ca.certPEM); err != nil {
-		return fmt.Errorf("install the cluster CA on the %s: %w; it presents the new certificate but has no cluster CA", who, err)
-	}
-	return nil
-}
-
-func (j *fullJoin) register(ctx context.Context) error {
-	j.say("member: registering the joiner at %s as a learner", j.fl.joinerPeer)
-	added, err := j.member.AddClusterMember(ctx, []string{j.fl.joinerPeer})
-	if err != nil {
-		return fmt.Errorf("add cluster member: %w", err)
-	}
-	if j.memberID = memberAt(added.Members, j.fl.joinerPeer); j.memberID == "?" {
-		return fmt.Errorf("the member's answer lists no member at %s", j.fl.joinerPeer)
-	}
-	j.added = added
-	return nil
-}
-
-func (j *fullJoin) join(ctx context.Context) error {
-	j.say("joiner: joining as member %s; its own keys, users and settings are replaced by the cluster's", j.memberID)
-	req := client.ClusterJoinRequest{Members: j.added.Members, JoinerKit: j.added.JoinerKit, BackupPassphrase: j.backup}
-	if err := j.joinerLong.JoinCluster(ctx, req); err != nil {
-		return fmt.Errorf("join cluster: %w", err)
-	}
-	return nil
-}
-
-// joinState tells, from the joiner's state, whether a failed join left it
-// as it was (the appliance puts its own store back) or in the cluster.
-func (j *fullJoin) joinState(ctx context.Context) string {
-	st, err := j.joinerAnon.State(ctx)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("the joiner's state is unknown (%v); see cluster status on the member, where it is learner %s", err, j.memberID)
-	case st == client.StateOperational:
-		return fmt.Sprintf("the joiner is unchanged (Operational, with its own keys and users); the member still lists it as learner %s: "+
-			"remove that (kwctl --url %s cluster remove %s) before trying again", j.memberID, j.fl.member, j.memberID)
-	}
-	return fmt.Sprintf("the joiner is %s: it gave up its own store and is learner %s of the cluster; watch cluster status on the member "+
-		"and, once it has caught up, promote it (cluster promote %s)", st, j.memberID, j.memberID)
-}
-
-// awaitReady polls the member's view until the new member is a voter that
-// answers its peers, printing each change of its state.
-func (j *fullJoin) awaitReady(ctx context.Context) error {
-	j.say("waiting up to %v for member %s to be ready and voting", j.fl.wait, j.memberID)
-	deadline := time.Now().Add(j.fl.wait)
-	last := ""
-	for {
-		st, err := j.member.ClusterStatus(ctx)
-		now := ""
-		if err == nil {
-			now = memberCondition(st, j.memberID)
-			if now == "ready" {
-				return nil
-			}
-			if now != last {
-				fmt.Fprintf(j.a.stderr, "      member %s: %s\n", j.memberID, now)
-				last = now
-			}
-		}
-		if time.Now().After(deadline) {
-			if err != nil {
-				return fmt.Errorf("not ready within %v: get cluster status: %w", j.fl.wait, err)
-			}
-			return fmt.Errorf("not ready within %v: %s", j.fl.wait, now)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(readyPollEvery):
-		}
-	}
-}
-
-// memberCondition sums up member id in st: "ready" once it is a voter that
-// answers its peers, else what it is doing.
-func memberCondition(st client.ClusterStatus, id string) string {
-	for _, m := range st.Members {
-		if m.ID != id {
-			continue
-		}
-		s := m.State
-		if m.Stage != "" {
-			s += " (" + m.Stage + ")"
-		}
-		if m.Learner && m.State == "ready" {
-			s += ", still a learner"
-		}
-		return s
-	}
-	return "not listed by the member"
-}
-
-func (j *fullJoin) waitState(context.Context) string {
-	return fmt.Sprintf("the joiner joined the cluster as member %s and is Locked, but the member does not see it ready and voting yet; "+
-		"watch cluster status on the member (promote it with cluster promote %s if it stays a learner)", j.memberID, j.memberID)
 }

@@ -84,7 +84,7 @@ type Daemon struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	logs *syncBuffer // stderr of every run, appended
+	logs *LogBuffer // stderr of every run, appended
 	done chan error
 }
 
@@ -106,7 +106,7 @@ type Options struct {
 // stopped, and must have exited cleanly, when the test ends.
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	d := &Daemon{t: t, bin: Binary(t), DataDir: opts.DataDir, Env: opts.Env, logs: &syncBuffer{}}
+	d := &Daemon{t: t, bin: Binary(t), DataDir: opts.DataDir, Env: opts.Env, logs: &LogBuffer{}}
 	if d.DataDir == "" {
 		d.DataDir = filepath.Join(t.TempDir(), "data")
 	}
@@ -299,18 +299,20 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-type syncBuffer struct {
+// LogBuffer collects output written by several goroutines (a child's
+// stderr, a logger); it is safe for concurrent use.
+type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -98,7 +98,7 @@ func startWitness(t *testing.T, c *testCluster) *witness {
 		"--key", write("key.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})),
 		"--ca", write("ca.pem", c.ca.pem),
 		"--members-json", write("members.json", members))
-	logs := &apptestLog{}
+	logs := &apptest.LogBuffer{}
 	w.cmd.Stderr = logs
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -151,9 +151,3 @@ func waitVoters(t *testing.T, admin *client.Client, n int) {
 	}
 	t.Fatalf("cluster members: %v (%v), want %d voters", members, err, n)
 }
-
-// apptestLog collects a child's stderr.
-type apptestLog struct{ b []byte }
-
-func (l *apptestLog) Write(p []byte) (int, error) { l.b = append(l.b, p...); return len(p), nil }
-func (l *apptestLog) String() string              { return string(l.b) }

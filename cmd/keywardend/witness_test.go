@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -9,9 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/keywarden/keywarden/appliance/apptest"
 
 	"github.com/keywarden/keywarden/appliance/api"
 	"github.com/keywarden/keywarden/cluster"
@@ -137,7 +137,7 @@ func TestWitnessBadInput(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), witnessTimeout)
 			defer cancel()
-			var logs syncBuffer
+			var logs apptest.LogBuffer
 			err := runContext(ctx, append(args, tt.extra...), &logs)
 			for _, want := range tt.want {
 				if err == nil || !strings.Contains(err.Error(), want) {
@@ -204,14 +204,14 @@ func keyLine(t *testing.T, key []byte) string {
 type runningWitness struct {
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *apptest.LogBuffer
 }
 
 // startWitness runs the witness with args until stop or the end of the test.
 func startWitness(t *testing.T, args []string) *runningWitness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWitness{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	w := &runningWitness{cancel: cancel, done: make(chan error, 1), logs: &apptest.LogBuffer{}}
 	go func() { w.done <- runContext(ctx, args, w.logs) }()
 	t.Cleanup(func() {
 		cancel()
@@ -289,22 +289,4 @@ func put(t *testing.T, ctx context.Context, kv cluster.KV, key string) {
 		}
 		time.Sleep(100 * time.Millisecond) // a pause between attempts, not an assertion
 	}
-}
-
-// syncBuffer collects log output written by the witness's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

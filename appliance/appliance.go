@@ -141,10 +141,12 @@ func (a *Appliance) runOnce(ctx context.Context) (action, error) {
 	}
 	a.reportReady()
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
-	go a.notify.RunWatchdog(wdCtx, a.healthy)
+	var watchers sync.WaitGroup
+	watchers.Go(func() { a.notify.RunWatchdog(wdCtx, a.healthy) })
 	if a.member != nil {
-		go a.watchQuorum(wdCtx)
-		go a.watchHeartbeats(wdCtx)
+		watchers.Go(func() { a.watchQuorum(wdCtx) })
+		watchers.Go(func() { a.watchHeartbeats(wdCtx) })
+		watchers.Go(func() { a.watchUnlockSlot(wdCtx) })
 	}
 
 	act := actShutdown
@@ -153,6 +155,7 @@ func (a *Appliance) runOnce(ctx context.Context) (action, error) {
 	case act = <-a.actions:
 	}
 	stopWatchdog()
+	watchers.Wait() // they use the member, which teardown releases
 	_ = a.notify.Stopping()
 	a.log.Info("stopping", "reason", actionName(act, ctx))
 	a.stopServing(srv)

@@ -33,6 +33,7 @@ func (a *Appliance) path(name string) string { return filepath.Join(a.cfg.DataDi
 // directory, missing root of trust); anything else puts it in Failed with a
 // reason, and it still serves the API so the operator can see why.
 func (a *Appliance) boot(ctx context.Context) error {
+	a.resetRunState()
 	if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -89,6 +90,18 @@ func (a *Appliance) finishBoot(ctx context.Context) error {
 		return err
 	}
 	return a.initialState(ctx)
+}
+
+// resetRunState forgets what the previous boot (before an in-process reboot
+// or factory reset) knew about its cluster, so none of it leaks into this one.
+func (a *Appliance) resetRunState() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.quorum = quorumState{}
+	a.pendingLocal = nil
+	a.joinStage = ""
+	a.board.reset()
+	a.peered.Store(false)
 }
 
 // openRoT opens the configured root of trust. There is no fallback: a missing

@@ -39,6 +39,9 @@ func (a *Appliance) SetClusterCA(ctx context.Context, pemCert []byte) error {
 	if s == nil {
 		return fmt.Errorf("%w: the appliance is not Operational", api.ErrPrecondition)
 	}
+	if err := a.peerIdentityFixed(); err != nil {
+		return err
+	}
 	ca, err := parseCA(pemCert)
 	if err != nil {
 		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)

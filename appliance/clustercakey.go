@@ -158,16 +158,23 @@ func (a *Appliance) SignPeerCSR(ctx context.Context, csrPEM []byte, ips []string
 		return nil, err
 	}
 	defer clear(keyItem.Value)
-	caKey, err := x509.ParsePKCS8PrivateKey(keyItem.Value)
+	parsed, err := x509.ParsePKCS8PrivateKey(keyItem.Value)
 	if err != nil {
 		return nil, fmt.Errorf("decode the cluster CA key: %w", err)
 	}
+	caKey, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("the cluster CA key is a %T, not a signing key", parsed)
+	}
 	cb, _ := pem.Decode(caPEM.Value)
+	if cb == nil {
+		return nil, errors.New("the stored cluster CA is not PEM")
+	}
 	caCert, err := x509.ParseCertificate(cb.Bytes)
 	if err != nil {
 		return nil, fmt.Errorf("decode the cluster CA: %w", err)
 	}
-	chain, err := issuePeerCert(caCert, caKey.(crypto.Signer), csr.PublicKey, csr.Subject.CommonName, dnsNames, addrs, a.Now())
+	chain, err := issuePeerCert(caCert, caKey, csr.PublicKey, csr.Subject.CommonName, dnsNames, addrs, a.Now())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}

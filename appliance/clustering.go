@@ -22,6 +22,11 @@ const (
 	// join that fails puts it back exactly as it was (also after a crash:
 	// boot restores it).
 	dirPrejoin = "etcd.prejoin"
+	// dirDiscard is a joiner's old store once the join is committed; boot
+	// deletes it if a crash left it behind.
+	dirDiscard = "etcd.discard"
+	// filePeerNext is the joiner's new peer identity until the join commits.
+	filePeerNext = "peer.sealed.next"
 
 	// joinTimeout bounds starting a joining member until it has caught up
 	// as a learner.
@@ -139,6 +144,12 @@ func (a *Appliance) JoinCluster(ctx context.Context, req api.ClusterJoin) error 
 	if err != nil {
 		return err
 	}
+	// From here on the join runs to its end, or is undone, even if the
+	// client goes away.
+	ctx = context.WithoutCancel(ctx)
+	if err := a.savePeerAs(filePeerNext, plan.peer); err != nil {
+		return fmt.Errorf("prepare the peer identity: %w", err)
+	}
 	domainKey := bytes.Clone(s.domainKey)
 	defer clear(domainKey)
 	a.closeSession()
@@ -147,20 +158,37 @@ func (a *Appliance) JoinCluster(ctx context.Context, req api.ClusterJoin) error 
 	defer a.joining.Store(false)
 	defer a.setJoinStage("")
 	if err := a.switchToJoin(ctx, plan); err != nil {
+		_ = os.Remove(a.path(filePeerNext))
 		a.log.Warn("cluster join failed; this node's own store is back", "err", err)
 		if oerr := a.openSession(bytes.Clone(domainKey)); oerr != nil {
 			a.fail("a failed cluster join could not be undone", oerr)
 		}
-		return err
+		return fmt.Errorf("%w: the cluster did not take this node in, and it is back as it was (Operational, its own keys and users): %v", api.ErrPrecondition, err)
 	}
-	if err := a.savePeer(plan.peer); err != nil {
-		a.log.Error("joined, but the peer identity was not saved; the node will not find its cluster after a restart", "err", err)
-	}
-	if err := os.RemoveAll(a.path(dirPrejoin)); err != nil {
-		a.log.Warn("joined, but the old store was not removed", "err", err)
+	if err := a.commitJoin(); err != nil {
+		// The joined store runs; only the next boot could get confused.
+		a.log.Error("joined, but the data directory was not fully switched over; do not restart before it is", "err", err)
 	}
 	a.log.Warn("joined the cluster: this node's previous keys, users and configuration are gone", "member", plan.memberID)
 	return a.completeJoin(ctx, plan)
+}
+
+// commitJoin makes the join permanent in the data directory, in an order
+// that boot can complete or undo after a crash at any point (see
+// recoverPrejoin): first the old store is renamed out of the way (from then
+// on boot keeps the joined store), then the new peer identity replaces the
+// old, then the old store is deleted.
+func (a *Appliance) commitJoin() error {
+	if err := os.Rename(a.path(dirPrejoin), a.path(dirDiscard)); err != nil {
+		return fmt.Errorf("retire the old store: %w", err)
+	}
+	if err := os.Rename(a.path(filePeerNext), a.path(filePeer)); err != nil {
+		return fmt.Errorf("install the peer identity: %w", err)
+	}
+	if err := syncDir(a.cfg.DataDir); err != nil {
+		return err
+	}
+	return os.RemoveAll(a.path(dirDiscard))
 }
 
 // joinPlan is everything a join needs, checked before anything changes.
@@ -258,17 +286,36 @@ func (a *Appliance) restorePrejoin(ctx context.Context, cfg cluster.Config) erro
 	return nil
 }
 
-// recoverPrejoin runs at boot: a store moved aside means a join was
-// interrupted before it completed, so the node's own store comes back.
+// recoverPrejoin runs at boot and finishes or undoes a join a crash
+// interrupted. A store moved aside (etcd.prejoin) means the join had not
+// been committed: the node's own store comes back. Otherwise a new peer
+// identity still waiting means the commit had begun: it is completed. A
+// retired store (etcd.discard) is deleted.
 func (a *Appliance) recoverPrejoin() error {
-	if _, err := os.Stat(a.path(dirPrejoin)); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	a.log.Warn("an interrupted cluster join was found; restoring this node's own store")
-	if err := os.RemoveAll(a.path(dirEtcd)); err != nil {
+	_, err := os.Stat(a.path(dirPrejoin))
+	switch {
+	case err == nil:
+		a.log.Warn("an interrupted cluster join was found; restoring this node's own store")
+		if err := os.RemoveAll(a.path(dirEtcd)); err != nil {
+			return err
+		}
+		if err := os.Rename(a.path(dirPrejoin), a.path(dirEtcd)); err != nil {
+			return err
+		}
+		if err := os.Remove(a.path(filePeerNext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if _, err := os.Stat(a.path(filePeerNext)); err == nil {
+			a.log.Warn("completing a cluster join that a crash interrupted")
+			if err := os.Rename(a.path(filePeerNext), a.path(filePeer)); err != nil {
+				return err
+			}
+		}
+	default:
 		return err
 	}
-	return os.Rename(a.path(dirPrejoin), a.path(dirEtcd))
+	return os.RemoveAll(a.path(dirDiscard))
 }
 
 // completeJoin waits for the promotion, writes the node-local configuration
@@ -280,7 +327,7 @@ func (a *Appliance) completeJoin(ctx context.Context, p joinPlan) error {
 	if err := a.member.AwaitPromotion(pctx); err != nil {
 		a.setPendingLocal(p.local)
 		a.setState(api.Locked, "joined as a learner; waiting for the cluster to promote it")
-		return fmt.Errorf("%w: joined the cluster as learner %s, but it was not promoted within %v; promote it (POST /cluster/members/%s/promote) or see GET /health/diagnose", api.ErrUnavailable, p.memberID, promotionTimeout, p.memberID)
+		return fmt.Errorf("%w: joined the cluster as learner %s, but it was not promoted within %v; the node finishes by itself once a member promotes it (POST /cluster/members/%s/promote, or GET /cluster/status to see why not)", api.ErrAccepted, p.memberID, promotionTimeout, p.memberID)
 	}
 	a.setJoinStage("completing")
 	if err := a.writeLocal(ctx, p.local); err != nil {
@@ -351,6 +398,9 @@ func (a *Appliance) RemoveClusterMember(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if mid == a.member.ID() {
+		return fmt.Errorf("%w: member %s is this node; remove it through another member", api.ErrPrecondition, id)
+	}
 	if err := a.member.Remove(ctx, mid); err != nil {
 		return err
 	}
@@ -368,17 +418,23 @@ func (a *Appliance) ForceNewCluster(ctx context.Context) error {
 	if st, _ := a.State(); st != api.Failed {
 		return fmt.Errorf("%w: the appliance is %s; force-new is for a Failed cluster member", api.ErrPrecondition, st)
 	}
-	cfg := a.member.Config()
-	if cfg.PeerTLS == nil {
+	if a.member == nil || a.member.Config().PeerTLS == nil {
 		return fmt.Errorf("%w: this node is not a member of a cluster with peers", api.ErrPrecondition)
 	}
+	if !a.quorumLost() {
+		return fmt.Errorf("%w: this node is Failed for another reason than a lost quorum (see GET /health/state); force-new would not help", api.ErrPrecondition)
+	}
+	if err := a.probeStore(ctx); err == nil {
+		return fmt.Errorf("%w: the store has quorum again; the node recovers by itself", api.ErrPrecondition)
+	}
+	cfg := a.member.Config()
 	cfg.ForceNewCluster = true
 	a.log.Warn("force-new: restarting the store as a cluster of one with the data on this node")
-	if err := a.member.Restart(ctx, cfg); err != nil {
+	// The restart must finish even if the client goes away.
+	if err := a.member.Restart(context.WithoutCancel(ctx), cfg); err != nil {
 		return fmt.Errorf("force-new: %w", err)
 	}
-	a.setPendingBootIfFailed()
-	return nil
+	return nil // the quorum watch restores the state the node had
 }
 
 // sameCertificate reports whether two PEM certificates are the same

@@ -51,7 +51,17 @@ type seenHeartbeat struct {
 type statusBoard struct {
 	mu   sync.Mutex
 	seen map[uint64]seenHeartbeat
+
+	// The last reachability probe, reused for a second: the status answers
+	// without credentials outside Operational, so repeated calls must not
+	// each open a connection to every member.
+	probeMu  sync.Mutex
+	probedAt time.Time
+	probed   map[uint64]bool
 }
+
+// probeReuse is how long one reachability probe of the members is reused.
+const probeReuse = time.Second
 
 func (b *statusBoard) record(id uint64, hb heartbeat, at time.Time) {
 	b.mu.Lock()
@@ -60,6 +70,16 @@ func (b *statusBoard) record(id uint64, hb heartbeat, at time.Time) {
 		b.seen = map[uint64]seenHeartbeat{}
 	}
 	b.seen[id] = seenHeartbeat{heartbeat: hb, received: at}
+}
+
+// reset forgets every heartbeat (a new boot).
+func (b *statusBoard) reset() {
+	b.mu.Lock()
+	b.seen = nil
+	b.mu.Unlock()
+	b.probeMu.Lock()
+	b.probed = nil
+	b.probeMu.Unlock()
 }
 
 func (b *statusBoard) get(id uint64) (seenHeartbeat, bool) {
@@ -78,7 +98,7 @@ func (a *Appliance) watchHeartbeats(ctx context.Context) {
 			if err != nil || ev.Deleted || json.Unmarshal(ev.Value, &hb) != nil {
 				continue
 			}
-			a.board.record(id, hb, time.Now())
+			a.board.record(id, hb, a.Now())
 		}
 		select {
 		case <-ctx.Done():
@@ -133,9 +153,9 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 		// No leader: report this member alone, with what it knows.
 		members = []cluster.MemberInfo{{ID: self.ID, Name: a.nodeID, IsLearner: self.IsLearner}}
 	}
-	reachable := a.probeMembers(ctx, members, self.ID)
+	reachable := a.cachedProbe(ctx, members, self.ID)
 	leaderHB, _ := a.board.get(self.Leader)
-	now := time.Now()
+	now := a.Now()
 	for _, mi := range members {
 		ms := api.ClusterMemberStatus{ClusterMember: apiMembers([]cluster.MemberInfo{mi}, true)[0]}
 		hb, ok := a.board.get(mi.ID)
@@ -182,6 +202,19 @@ func memberState(mi cluster.MemberInfo, reachable, peered, self bool) (state, st
 		return "unknown", ""
 	}
 	return "down", ""
+}
+
+// cachedProbe is probeMembers, reusing a probe younger than probeReuse.
+// Concurrent callers wait for one probe.
+func (a *Appliance) cachedProbe(ctx context.Context, members []cluster.MemberInfo, self uint64) map[uint64]bool {
+	b := &a.board
+	b.probeMu.Lock()
+	defer b.probeMu.Unlock()
+	if b.probed != nil && time.Since(b.probedAt) < probeReuse {
+		return b.probed
+	}
+	b.probed, b.probedAt = a.probeMembers(ctx, members, self), time.Now()
+	return b.probed
 }
 
 // probeMembers asks every other member's peer port for its version, with

@@ -97,7 +97,7 @@ func openKit(kit, passphrase string, now time.Time) (kitContents, error) {
 	if err := json.Unmarshal(plain, &c); err != nil {
 		return c, fmt.Errorf("%w: the joiner kit's contents are malformed", api.ErrBadRequest)
 	}
-	if age := now.Sub(c.Issued); age > kitMaxAge {
+	if age := now.Sub(c.Issued); age > kitMaxAge || age < -kitMaxAge {
 		return c, fmt.Errorf("%w: the joiner kit was issued %v ago; kits are valid for %v: remove the learner and register this node again", api.ErrBadRequest, age.Round(time.Minute), kitMaxAge)
 	}
 	return c, nil

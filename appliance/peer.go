@@ -67,13 +67,16 @@ type peerFile struct {
 }
 
 // savePeer seals p into the data directory.
-func (a *Appliance) savePeer(p *cluster.PeerTLS) error {
+func (a *Appliance) savePeer(p *cluster.PeerTLS) error { return a.savePeerAs(filePeer, p) }
+
+// savePeerAs seals p into the data directory under name.
+func (a *Appliance) savePeerAs(name string, p *cluster.PeerTLS) error {
 	b, err := json.Marshal(peerFile{Cert: p.Cert, Key: p.Key, CA: p.CA})
 	if err != nil {
 		return err
 	}
 	defer clear(b)
-	return writeFileAtomic(a.path(filePeer), a.peerSealer.Seal(peerSealPath, b))
+	return writeFileAtomic(a.path(name), a.peerSealer.Seal(peerSealPath, b))
 }
 
 // loadPeer returns the sealed peer identity, or nil when this node never
@@ -101,4 +104,16 @@ func (a *Appliance) loadPeer() (*cluster.PeerTLS, error) {
 // newPeerSealer derives the sealer of filePeer from the device key.
 func newPeerSealer(deviceKey []byte) (*keyring.Sealer, error) {
 	return keyring.NewSubSealer(deviceKey, keyring.PurposePeerTLS)
+}
+
+// peerIdentityFixed refuses changes to the TLS identity and the cluster CA
+// while the store member authenticates its peers with them: the member would
+// go on presenting the old key and trusting the old CA (etcd reads them
+// once), so a rotated key would stay a valid peer credential. Rotating them
+// in a running cluster is not supported yet.
+func (a *Appliance) peerIdentityFixed() error {
+	if a.peered.Load() {
+		return fmt.Errorf("%w: this node's TLS identity and the cluster CA are its cluster peer identity, which cannot change while it listens for peers", api.ErrPrecondition)
+	}
+	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
+	"github.com/keywarden/keywarden/appliance/tlsconf"
 	"github.com/keywarden/keywarden/cluster"
 )
 
@@ -145,22 +147,31 @@ func (a *Appliance) recoverQuorum(ctx context.Context) {
 
 // waitForStore puts a booting node in Failed until its store answers, then
 // the quorum watch finishes the boot.
+//
+// Meanwhile the API presents the node's peer certificate (from the sealed
+// peer identity), not a throw-away one: recovery in this state is
+// authenticated with the unlock passphrase, which must only go to this node.
 func (a *Appliance) waitForStore(err error) error {
 	a.mu.Lock()
 	a.quorum = quorumState{pendingBoot: true}
 	a.mu.Unlock()
 	a.fail("waiting for the cluster store: this member has no quorum yet; the node finishes starting by itself when enough members are reachable", err)
-	return a.ephemeralTLS()
+	peer := a.member.Config().PeerTLS
+	id := new(tlsconf.Identity)
+	if uerr := id.UnmarshalBinary(append(slices.Clone(peer.Key), peer.Cert...)); uerr != nil {
+		a.log.Warn("the peer certificate cannot serve the API; using a temporary one", "err", uerr)
+		return a.ephemeralTLS()
+	}
+	a.setTLS(id)
+	return nil
 }
 
-// setPendingBootIfFailed makes the quorum watch finish a boot or restore the
-// previous state once a force-new store answers.
-func (a *Appliance) setPendingBootIfFailed() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.quorum.lost && !a.quorum.pendingBoot {
-		a.quorum = quorumState{lost: true, prev: api.Locked}
-	}
+// quorumLost reports whether the node is Failed because its store lost
+// quorum (or never had it since boot): the only Failed that force-new heals.
+func (a *Appliance) quorumLost() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.quorum.lost || a.quorum.pendingBoot
 }
 
 func (a *Appliance) writePendingLocal(ctx context.Context) {

@@ -35,8 +35,6 @@ type session struct {
 	domainKey []byte
 	cancel    context.CancelFunc
 	barrier   *barrier
-	// unlockSlotChanged receives the unlock slot when the watch sees it change.
-	unlockSlotChanged func(slot []byte)
 }
 
 // invalidateAll drops every cached key and credential.
@@ -87,13 +85,6 @@ func (a *Appliance) openSession(domainKey []byte) error {
 		s.barrier.applied(rev)
 	}
 	events := a.kv.Watch(ctx, "/kw/v1/")
-	// A passphrase change made on another node also replaces this node's
-	// copy of the unlock slot, which authenticates recovery without quorum.
-	s.unlockSlotChanged = func(slot []byte) {
-		if err := writeFileAtomic(a.path(fileUnlockSlot), slot); err != nil {
-			a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
-		}
-	}
 	go watchCaches(ctx, a.kv, s, events)
 	a.mu.Lock()
 	a.sess = s
@@ -135,8 +126,6 @@ func watchCaches(ctx context.Context, kv cluster.KV, s *session, events <-chan c
 	for {
 		for ev := range events {
 			switch {
-			case ev.Key == pathUnlockSlot && !ev.Deleted && s.unlockSlotChanged != nil:
-				s.unlockSlotChanged(ev.Value)
 			case strings.HasPrefix(ev.Key, keystore.KeyPrefix) && ev.Deleted:
 				s.Keys.Forget(ev.Key)
 			case strings.HasPrefix(ev.Key, keystore.KeyPrefix), strings.HasPrefix(ev.Key, keystore.CertPrefix):
@@ -144,7 +133,9 @@ func watchCaches(ctx context.Context, kv cluster.KV, s *session, events <-chan c
 			case strings.HasPrefix(ev.Key, users.UserPrefix), strings.HasPrefix(ev.Key, users.NamespacePrefix):
 				s.Users.Invalidate(strings.TrimPrefix(ev.Key, users.UserPrefix))
 			}
-			s.barrier.applied(ev.Revision)
+			if ev.LastOfRevision {
+				s.barrier.applied(ev.Revision)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -358,4 +349,25 @@ func (a *Appliance) currentSession() *session {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.sess
+}
+
+// watchUnlockSlot keeps this node's copy of the unlock slot equal to the
+// store's in every state, until ctx ends: a passphrase change made on another
+// node replaces it here too, so that without quorum (Failed) only the
+// current passphrase authenticates recovery.
+func (a *Appliance) watchUnlockSlot(ctx context.Context) {
+	for ctx.Err() == nil {
+		for ev := range a.kv.Watch(ctx, pathUnlockSlot) {
+			if ev.Key != pathUnlockSlot || ev.Deleted {
+				continue
+			}
+			if err := writeFileAtomic(a.path(fileUnlockSlot), ev.Value); err != nil {
+				a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -99,6 +99,9 @@ func (a *Appliance) TLS() *tlsconf.Identity {
 
 // GenerateTLS implements api.Backend.
 func (a *Appliance) GenerateTLS(ctx context.Context, keyType string, bits int) error {
+	if err := a.peerIdentityFixed(); err != nil {
+		return err
+	}
 	old := a.TLS().External()
 	id, err := a.newTLSIdentity(ctx, keyType, bits)
 	if errors.Is(err, tlsconf.ErrUnsupported) || errors.Is(err, tlsconf.ErrInvalid) {
@@ -121,6 +124,9 @@ func (a *Appliance) GenerateTLS(ctx context.Context, keyType string, bits int) e
 // SetTLSCertificate implements api.Backend. The current identity is not
 // changed unless the new chain matches its key and is stored.
 func (a *Appliance) SetTLSCertificate(ctx context.Context, pemChain []byte) error {
+	if err := a.peerIdentityFixed(); err != nil {
+		return err
+	}
 	b, err := a.TLS().MarshalBinary()
 	if err != nil {
 		return err

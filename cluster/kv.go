@@ -85,4 +85,9 @@ type Event struct {
 	Deleted  bool
 	Value    []byte // nil when Deleted
 	Revision int64  // the store revision of the change
+	// LastOfRevision marks the last event of its revision: a transaction
+	// that changed several keys yields one event per key, all with the same
+	// revision, and only after the last of them has the watcher seen all of
+	// the transaction.
+	LastOfRevision bool
 }

@@ -231,7 +231,7 @@ func (m *Member) stop() error {
 		m.client = nil
 	}
 	if m.etcd != nil {
-		m.etcd.Close()
+		closeEtcd(m.etcd)
 		m.etcd = nil
 	}
 	if m.peerFiles != nil {
@@ -274,4 +274,28 @@ func lockDataDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}
 	return f, nil
+}
+
+// handoffBound is how long closing a leader may spend handing leadership to
+// a peer. etcd waits up to its request timeout (7 s with the default
+// election timeout) when the peer it picked has just died or quorum is gone,
+// which would break the appliance's promise to stop within 5 s of SIGTERM;
+// a handoff to a live peer takes milliseconds.
+const handoffBound = 1500 * time.Millisecond
+
+// closeEtcd closes e, giving up a leadership handoff that does not finish
+// within handoffBound: the peers then elect a leader by themselves, as after
+// a crash.
+func closeEtcd(e *embed.Etcd) {
+	done := make(chan struct{})
+	go func() {
+		e.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(handoffBound):
+		e.Server.HardStop() // ends the handoff; Close then finishes
+		<-done
+	}
 }

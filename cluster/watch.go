@@ -56,8 +56,11 @@ func forward(ctx context.Context, cancel context.CancelFunc, wch clientv3.WatchC
 		if resp.Canceled || resp.Err() != nil {
 			return
 		}
-		for _, ev := range resp.Events {
+		for i, ev := range resp.Events {
 			e := Event{Key: string(ev.Kv.Key), Deleted: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision}
+			// etcd delivers all events of one revision (one transaction) in
+			// one response, in order.
+			e.LastOfRevision = i == len(resp.Events)-1 || resp.Events[i+1].Kv.ModRevision != ev.Kv.ModRevision
 			if !e.Deleted {
 				e.Value = ev.Kv.Value
 			}

@@ -23,23 +23,31 @@ func TestWatchSeesPutsAndDeletes(t *testing.T) {
 	mustTxn(t, kv, Delete("/w/a"), Put("/w/b", []byte("2")))
 	mustTxn(t, kv, DeletePrefix("/w/"))
 
+	// The third transaction changes two watched keys: one revision, two
+	// events, only the second of them the last of its revision.
 	want := []Event{
-		{Key: "/w/a", Value: []byte("1")},
+		{Key: "/w/a", Value: []byte("1"), LastOfRevision: true},
 		{Key: "/w/a", Deleted: true},
-		{Key: "/w/b", Value: []byte("2")},
-		{Key: "/w/b", Deleted: true},
+		{Key: "/w/b", Value: []byte("2"), LastOfRevision: true},
+		{Key: "/w/b", Deleted: true, LastOfRevision: true},
 	}
+	var revs []int64
 	for i, w := range want {
 		got, ok := receive(t, events)
 		if !ok {
 			t.Fatalf("event %d: channel closed, want %+v", i, w)
 		}
-		if got.Key != w.Key || got.Deleted != w.Deleted || !slices.Equal(got.Value, w.Value) {
+		revs = append(revs, got.Revision)
+		if got.Key != w.Key || got.Deleted != w.Deleted || !slices.Equal(got.Value, w.Value) || got.LastOfRevision != w.LastOfRevision {
 			t.Errorf("event %d: got %+v, want %+v", i, got, w)
 		}
 		if got.Deleted && got.Value != nil {
 			t.Errorf("event %d: got value %q on a delete, want nil", i, got.Value)
 		}
+	}
+
+	if revs[1] != revs[2] || revs[0] >= revs[1] || revs[2] >= revs[3] {
+		t.Errorf("event revisions %v: want increasing, with events 1 and 2 (one transaction) equal", revs)
 	}
 
 	cancel()

@@ -27,9 +27,15 @@ func rawToDER(raw []byte) ([]byte, error) {
 // parseECPoint decodes a P-256 CKA_EC_POINT value. PKCS#11 wants it DER
 // wrapped in an OCTET STRING; some tokens return the bare point.
 func parseECPoint(v []byte) (*ecdsa.PublicKey, error) {
-	var point []byte
-	if rest, err := asn1.Unmarshal(v, &point); err != nil || len(rest) != 0 {
-		point = v
+	// A bare uncompressed P-256 point is 65 bytes from 0x04, which is also
+	// the DER tag of an OCTET STRING: when its first coordinate byte happens
+	// to be 63 it even parses as one. So the bare form is recognised by its
+	// length first; a DER-wrapped point is 67 bytes.
+	point := v
+	if len(v) != 65 || v[0] != 4 {
+		if rest, err := asn1.Unmarshal(v, &point); err != nil || len(rest) != 0 {
+			point = v
+		}
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
 	if err != nil {

@@ -122,6 +122,19 @@ func TestParseECPoint(t *testing.T) {
 	if _, err := parseECPoint([]byte{4, 1, 2}); err == nil {
 		t.Error("parseECPoint(garbage): got nil error, want one")
 	}
+	// A bare point whose X starts with 63 looks like a DER OCTET STRING
+	// header (04 3f); it must still parse as the point it is.
+	for {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		p, _ := k.PublicKey.Bytes()
+		if p[1] != 63 {
+			continue
+		}
+		if pub, err := parseECPoint(p); err != nil || !pub.Equal(&k.PublicKey) {
+			t.Errorf("parseECPoint(bare point with X[0]=63): got %v, %v; want the key", pub, err)
+		}
+		break
+	}
 }
 
 func TestCheckDigest(t *testing.T) {

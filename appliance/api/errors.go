@@ -26,6 +26,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the request conflicts with what exists (409).
 	ErrConflict = errors.New("conflict")
+	// ErrAccepted means the request took effect but finishes later (202,
+	// with the message saying what is left).
+	ErrAccepted = errors.New("accepted")
 	// ErrUnavailable means the store cannot serve right now (503).
 	ErrUnavailable = errors.New("service unavailable")
 )
@@ -46,6 +49,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &se):
 		return se.status
+	case errors.Is(err, ErrAccepted):
+		return http.StatusAccepted
 	case errors.Is(err, ErrBadRequest), errors.Is(err, users.ErrInvalid),
 		errors.Is(err, keys.ErrInvalid), errors.Is(err, keys.ErrUnsupported),
 		errors.Is(err, keys.ErrNotPermitted):

@@ -302,6 +302,8 @@ func TestRoleStateMatrix(t *testing.T) {
 		t.Errorf("Failed reason in /health/state: got %q, want it to name the device key", reason)
 	}
 	m.check(Failed)
+	// force-new heals only a lost quorum, not a broken device key.
+	wantStatus(t, "force-new on a node Failed for another reason", d.Client("admin", unlockPass).ForceNewCluster(apptest.Context(t)), http.StatusPreconditionFailed)
 	if running, logs := diagnose(t, d, "", ""); running || logs == nil {
 		t.Errorf("diagnose in Failed before the store started: got running %v, logs %v; want false and a list", running, logs)
 	}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/keywarden/keywarden/appliance/logfwd"
 )
 
 // ConfigVersion is the version of the configuration file format.
@@ -35,6 +37,10 @@ type Config struct {
 	InsecureTestKDF bool `json:"insecureTestKDF,omitempty"`
 
 	Logger *slog.Logger `json:"-"`
+	// LogForwarder, when set, is the handler behind Logger that forwards
+	// records to syslog; GET/PUT /config/logging configure it. Without it
+	// the logging configuration is stored but forwards nothing.
+	LogForwarder *logfwd.Handler `json:"-"`
 }
 
 // Defaults fills unset fields with the built-in defaults.

@@ -31,13 +31,16 @@ func (a *Appliance) localPath(name string) string {
 }
 
 // loadLocal reads the node-local configuration: the TLS identity (created on
-// first boot) and the time offset.
+// first boot), log forwarding and the time offset.
 func (a *Appliance) loadLocal(ctx context.Context) error {
 	id, err := a.loadTLS(ctx)
 	if err != nil {
 		return err
 	}
 	a.setTLS(id)
+	if err := a.loadLogging(ctx); err != nil {
+		return err
+	}
 	it, err := a.local.Get(ctx, a.localPath("time-offset"))
 	switch {
 	case errors.Is(err, cluster.ErrNotFound):

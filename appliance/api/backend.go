@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/keystore"
+	"github.com/keywarden/keywarden/appliance/logfwd"
 	"github.com/keywarden/keywarden/appliance/tlsconf"
 	"github.com/keywarden/keywarden/appliance/users"
 )
@@ -85,6 +86,11 @@ type Backend interface {
 	TLS() *tlsconf.Identity
 	GenerateTLS(ctx context.Context, keyType string, bits int) error
 	SetTLSCertificate(ctx context.Context, pemChain []byte) error
+
+	// Logging returns the log forwarding configuration (node-local).
+	Logging(ctx context.Context) (logfwd.Config, error)
+	// SetLogging validates, stores and applies a log forwarding configuration.
+	SetLogging(ctx context.Context, c logfwd.Config) error
 
 	Now() time.Time
 	SetTime(ctx context.Context, t time.Time) error

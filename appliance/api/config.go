@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keywarden/keywarden/appliance/logfwd"
+
 	"github.com/keywarden/keywarden/appliance/tlsconf"
 )
 
@@ -192,6 +194,25 @@ func handleFactoryReset(c *call) error {
 // out after this response is written (the server drains requests first).
 func (c *call) afterResponse(action func(context.Context) error) error {
 	if err := action(c.ctx()); err != nil {
+		return err
+	}
+	return c.noContent()
+}
+
+func handleGetLogging(c *call) error {
+	cfg, err := c.s.backend.Logging(c.ctx())
+	if err != nil {
+		return err
+	}
+	return c.json(http.StatusOK, cfg)
+}
+
+func handleSetLogging(c *call) error {
+	var cfg logfwd.Config
+	if err := c.decode(&cfg); err != nil {
+		return err
+	}
+	if err := c.s.backend.SetLogging(c.ctx(), cfg); err != nil {
 		return err
 	}
 	return c.noContent()

@@ -90,6 +90,8 @@ func (s *Server) routes() []route {
 		op("POST", "/cluster/ca/sign", admin, true, typePEM, handleSignPeerCSR),
 		{method: "POST", path: "/cluster/force-new", states: []State{Failed}, access: destructive, rootOnly: true, handle: handleForceNewCluster},
 		op("PUT", "/config/tls/cluster-ca.pem", admin, true, "", handleSetClusterCA),
+		op("GET", "/config/logging", admin, true, typeJSON, handleGetLogging),
+		op("PUT", "/config/logging", admin, true, "", handleSetLogging),
 		op("GET", "/config/time", admin, true, typeJSON, handleGetTime),
 		op("PUT", "/config/time", admin, true, "", handleSetTime),
 

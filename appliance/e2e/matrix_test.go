@@ -121,6 +121,8 @@ var referenceTable = []endpoint{
 	// (FailedUnlock), like every destructive action outside Operational.
 	{"POST", "/cluster/force-new", roles(Administrator), states(Failed), true},
 	{"PUT", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
+	{"GET", "/config/logging", roles(Administrator), states(Operational), true},
+	{"PUT", "/config/logging", roles(Administrator), states(Operational), true},
 	{"GET", "/config/time", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/time", roles(Administrator), states(Operational), true},
 	{"GET", "/system/info", roles(Administrator), states(Operational), true},

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/keywarden/keywarden/appliance"
+	"github.com/keywarden/keywarden/appliance/logfwd"
 )
 
 func main() {
@@ -53,7 +54,10 @@ func runContext(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	hostname, _ := os.Hostname()
+	fwd := logfwd.NewHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}), hostname, "keywardend")
+	defer fwd.Close()
+	cfg.Logger, cfg.LogForwarder = slog.New(fwd), fwd
 	a, err := appliance.New(cfg)
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keywarden/keywarden/netcfg/timesync"
+
 	"github.com/keywarden/keywarden/appliance/api"
 	"github.com/keywarden/keywarden/appliance/keyring"
 	"github.com/keywarden/keywarden/appliance/tlsconf"
@@ -70,14 +72,16 @@ type Appliance struct {
 	// run Argon2id and must not interleave.
 	opMu sync.Mutex
 	// mu guards the fields below, read on every request.
-	mu        sync.RWMutex
-	state     api.State
-	reason    string
-	sess      *session
-	offset    time.Duration // system time set through the API minus the host clock
-	tlsID     *tlsconf.Identity
-	quorum    quorumState
-	joinStage string // where a running join is (GET /cluster/status)
+	mu          sync.RWMutex
+	state       api.State
+	reason      string
+	sess        *session
+	clock       timesync.Clock  // set when the node-local configuration is read
+	clockChoice timesync.Choice // which clock, and why
+	syncer      *timesync.Syncer
+	tlsID       *tlsconf.Identity
+	quorum      quorumState
+	joinStage   string // where a running join is (GET /cluster/status)
 	// pendingLocal holds node-local entries a join could not write yet.
 	pendingLocal []cluster.Entry
 }
@@ -147,6 +151,10 @@ func (a *Appliance) runOnce(ctx context.Context) (action, error) {
 		watchers.Go(func() { a.watchQuorum(wdCtx) })
 		watchers.Go(func() { a.watchHeartbeats(wdCtx) })
 		watchers.Go(func() { a.watchUnlockSlot(wdCtx) })
+	}
+	if syncer := a.currentSyncer(); syncer != nil {
+		watchers.Go(func() { syncer.Run(wdCtx) })
+		watchers.Go(func() { a.keepOffset(wdCtx) })
 	}
 
 	act := actShutdown
@@ -218,4 +226,10 @@ func (a *Appliance) fail(reason string, err error) {
 		reason = reason + ": " + err.Error()
 	}
 	a.setState(api.Failed, reason)
+}
+
+func (a *Appliance) currentSyncer() *timesync.Syncer {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.syncer
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/keywarden/keywarden/netcfg/timesync"
+
 	"github.com/keywarden/keywarden/appliance/api"
 	"github.com/keywarden/keywarden/appliance/keyring"
 	"github.com/keywarden/keywarden/appliance/vault"
@@ -102,6 +104,7 @@ func (a *Appliance) resetRunState() {
 	a.joinStage = ""
 	a.board.reset()
 	a.peered.Store(false)
+	a.clock, a.clockChoice, a.syncer = nil, timesync.Choice{}, nil
 }
 
 // openRoT opens the configured root of trust. There is no fallback: a missing

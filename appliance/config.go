@@ -25,6 +25,11 @@ type Config struct {
 	Listen     string `json:"listen"`
 	RoT        string `json:"rot"`
 	PeerListen string `json:"peerListen,omitempty"`
+	// Clock says how the appliance keeps time: "system" sets the host's
+	// clock (needs CAP_SYS_TIME), "offset" keeps a node-local offset from
+	// it, "auto" (the default) uses the system clock when the process may
+	// set it.
+	Clock string `json:"clock,omitempty"`
 
 	TPMDevice     string `json:"tpmDevice,omitempty"`
 	TPMPCRs       string `json:"tpmPCRs,omitempty"`
@@ -54,6 +59,9 @@ func (c *Config) Defaults() {
 	if c.TPMDevice == "" {
 		c.TPMDevice = "/dev/tpmrm0"
 	}
+	if c.Clock == "" {
+		c.Clock = "auto"
+	}
 	if c.TPMPCRs == "" {
 		c.TPMPCRs = "7"
 	}
@@ -79,6 +87,11 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.PeerListen); err != nil {
 			errs = append(errs, fmt.Errorf("peer listen address %q must be HOST:PORT (--peer-listen)", c.PeerListen))
 		}
+	}
+	switch c.Clock {
+	case "auto", "system", "offset":
+	default:
+		errs = append(errs, fmt.Errorf("clock %q is unknown; choose auto, system or offset (--clock)", c.Clock))
 	}
 	switch c.RoT {
 	case "soft", "tpm", "pkcs11":

@@ -31,7 +31,7 @@ func (a *Appliance) localPath(name string) string {
 }
 
 // loadLocal reads the node-local configuration: the TLS identity (created on
-// first boot), log forwarding and the time offset.
+// first boot), log forwarding, the clock (with its stored offset) and NTP.
 func (a *Appliance) loadLocal(ctx context.Context) error {
 	id, err := a.loadTLS(ctx)
 	if err != nil {
@@ -41,17 +41,17 @@ func (a *Appliance) loadLocal(ctx context.Context) error {
 	if err := a.loadLogging(ctx); err != nil {
 		return err
 	}
+	var offset time.Duration
 	it, err := a.local.Get(ctx, a.localPath("time-offset"))
 	switch {
 	case errors.Is(err, cluster.ErrNotFound):
 	case err != nil:
 		return err
 	case len(it.Value) == 8:
-		a.mu.Lock()
-		a.offset = time.Duration(binary.BigEndian.Uint64(it.Value))
-		a.mu.Unlock()
+		offset = time.Duration(binary.BigEndian.Uint64(it.Value))
 	}
-	return nil
+	a.openClock(offset)
+	return a.loadNTP(ctx)
 }
 
 func (a *Appliance) loadTLS(ctx context.Context) (*tlsconf.Identity, error) {

@@ -181,7 +181,7 @@ func (a *Appliance) Provision(ctx context.Context, unlockPass, adminPass string,
 	if err := writeFileAtomic(a.path(fileUnlockSlot), slotJSON); err != nil {
 		a.log.Warn("provision: the local copy of the unlock slot was not written", "err", err)
 	}
-	if err := a.setOffset(ctx, systemTime); err != nil {
+	if err := a.SetTime(ctx, systemTime); err != nil {
 		a.log.Warn("provision: system time not stored", "err", err)
 	}
 	a.log.Info("appliance provisioned")

@@ -149,31 +149,6 @@ func (a *Appliance) installTLS(ctx context.Context, id *tlsconf.Identity) error 
 	return nil
 }
 
-// Now implements api.Backend: the host clock plus the offset set through the
-// API. (Setting the host clock itself is the time-management issue's job.)
-func (a *Appliance) Now() time.Time {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return time.Now().Add(a.offset)
-}
-
-// SetTime implements api.Backend.
-func (a *Appliance) SetTime(ctx context.Context, t time.Time) error {
-	return a.setOffset(ctx, t)
-}
-
-func (a *Appliance) setOffset(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if err := a.storeOffset(ctx, d); err != nil {
-		return err
-	}
-	a.mu.Lock()
-	a.offset = d
-	a.mu.Unlock()
-	a.log.Info("system time set", "offset", d.Round(time.Millisecond).String())
-	return nil
-}
-
 // SystemInfo implements api.Backend.
 func (a *Appliance) SystemInfo(ctx context.Context) api.SystemInfo {
 	info := api.SystemInfo{
@@ -227,11 +202,21 @@ func (a *Appliance) Diagnose() api.Diagnosis {
 // Metrics implements api.Backend.
 func (a *Appliance) Metrics() map[string]any {
 	st, _ := a.State()
-	return map[string]any{
+	m := map[string]any{
 		"state":         st,
 		"uptimeSeconds": int64(time.Since(a.started).Seconds()),
 		"goroutines":    runtime.NumGoroutine(),
 	}
+	a.mu.RLock()
+	syncer, mode := a.syncer, a.clockChoice.Mode
+	a.mu.RUnlock()
+	if syncer != nil {
+		ntp := syncer.Status()
+		m["clockMode"] = mode
+		m["ntpSynced"] = ntp.Synced
+		m["ntpOffsetMs"] = ms(ntp.Offset)
+	}
+	return m
 }
 
 // Reboot implements api.Backend.

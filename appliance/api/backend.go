@@ -8,6 +8,7 @@ import (
 	"github.com/keywarden/keywarden/appliance/logfwd"
 	"github.com/keywarden/keywarden/appliance/tlsconf"
 	"github.com/keywarden/keywarden/appliance/users"
+	"github.com/keywarden/keywarden/netcfg/timesync"
 )
 
 // State is the appliance state, with the reference API's values.
@@ -92,6 +93,11 @@ type Backend interface {
 	// SetLogging validates, stores and applies a log forwarding configuration.
 	SetLogging(ctx context.Context, c logfwd.Config) error
 
+	// NTP returns the NTP configuration and the last sync (node-local).
+	NTP(ctx context.Context) (NTPState, error)
+	// SetNTP validates, stores and applies an NTP configuration.
+	SetNTP(ctx context.Context, c timesync.Config) error
+
 	Now() time.Time
 	SetTime(ctx context.Context, t time.Time) error
 
@@ -157,6 +163,37 @@ type ClusterMemberStatus struct {
 	ClockOffsetMs *int64 `json:"clockOffsetMs,omitempty"`
 	// LastHeartbeatMs is how long ago the last heartbeat arrived.
 	LastHeartbeatMs int64 `json:"lastHeartbeatMs,omitempty"`
+}
+
+// NTPState is the body of GET /config/ntp (a Keywarden extension): the
+// configuration and what the last sync found.
+type NTPState struct {
+	Servers []string  `json:"servers"`
+	Enabled bool      `json:"enabled"`
+	Status  NTPStatus `json:"status"`
+}
+
+// NTPStatus is the outcome of the last sync and how the clock is kept.
+type NTPStatus struct {
+	Synced   bool    `json:"synced"`
+	OffsetMs float64 `json:"offsetMs"` // the last correction
+	LastSync string  `json:"lastSync,omitempty"`
+	// Mode is "system" (the host clock is set) or "offset" (a node-local
+	// offset from it), with the reason.
+	Mode       string            `json:"mode"`
+	ModeReason string            `json:"modeReason"`
+	Error      string            `json:"error,omitempty"`
+	Servers    []NTPServerStatus `json:"servers"`
+}
+
+// NTPServerStatus is one server's answer in the last sync.
+type NTPServerStatus struct {
+	Server   string  `json:"server"`
+	OffsetMs float64 `json:"offsetMs"`
+	RTTMs    float64 `json:"rttMs"`
+	Stratum  uint8   `json:"stratum"`
+	Outlier  bool    `json:"outlier"`
+	Error    string  `json:"error,omitempty"`
 }
 
 // Diagnosis is the body of GET /health/diagnose: the local store member's

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keywarden/keywarden/netcfg/timesync"
+
 	"github.com/keywarden/keywarden/appliance/logfwd"
 
 	"github.com/keywarden/keywarden/appliance/tlsconf"
@@ -213,6 +215,25 @@ func handleSetLogging(c *call) error {
 		return err
 	}
 	if err := c.s.backend.SetLogging(c.ctx(), cfg); err != nil {
+		return err
+	}
+	return c.noContent()
+}
+
+func handleGetNTP(c *call) error {
+	st, err := c.s.backend.NTP(c.ctx())
+	if err != nil {
+		return err
+	}
+	return c.json(http.StatusOK, st)
+}
+
+func handleSetNTP(c *call) error {
+	var cfg timesync.Config
+	if err := c.decode(&cfg); err != nil {
+		return err
+	}
+	if err := c.s.backend.SetNTP(c.ctx(), cfg); err != nil {
 		return err
 	}
 	return c.noContent()

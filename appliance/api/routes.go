@@ -92,6 +92,8 @@ func (s *Server) routes() []route {
 		op("PUT", "/config/tls/cluster-ca.pem", admin, true, "", handleSetClusterCA),
 		op("GET", "/config/logging", admin, true, typeJSON, handleGetLogging),
 		op("PUT", "/config/logging", admin, true, "", handleSetLogging),
+		op("GET", "/config/ntp", admin, true, typeJSON, handleGetNTP),
+		op("PUT", "/config/ntp", admin, true, "", handleSetNTP),
 		op("GET", "/config/time", admin, true, typeJSON, handleGetTime),
 		op("PUT", "/config/time", admin, true, "", handleSetTime),
 

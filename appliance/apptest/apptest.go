@@ -112,7 +112,8 @@ func Start(t testing.TB, opts Options) *Daemon {
 	}
 	d.Addr = freeAddr(t)
 	d.URL = "https://" + d.Addr + "/api/v1"
-	d.Args = append([]string{"--data-dir", d.DataDir, "--listen", d.Addr, "--rot", "soft", "--log-level", "debug"}, opts.Args...)
+	// --clock offset: tests run as root, and must never set the host's clock.
+	d.Args = append([]string{"--data-dir", d.DataDir, "--listen", d.Addr, "--rot", "soft", "--log-level", "debug", "--clock", "offset"}, opts.Args...)
 	if !opts.StrongKDF {
 		d.Args = append(d.Args, "--insecure-test-kdf")
 	}

@@ -123,6 +123,9 @@ var referenceTable = []endpoint{
 	{"PUT", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
 	{"GET", "/config/logging", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/logging", roles(Administrator), states(Operational), true},
+	// Keywarden extension: the NTP client.
+	{"GET", "/config/ntp", roles(Administrator), states(Operational), true},
+	{"PUT", "/config/ntp", roles(Administrator), states(Operational), true},
 	{"GET", "/config/time", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/time", roles(Administrator), states(Operational), true},
 	{"GET", "/system/info", roles(Administrator), states(Operational), true},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/keywarden/keywarden/netcfg/timesync/sntptest"
 )
 
 // tolerance is how close a measured offset must come over loopback.
@@ -30,7 +32,7 @@ func TestSyncOnceCorrects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var servers []*sntpServer
+			var servers []*sntptest.Server
 			for range 3 {
 				servers = append(servers, startSNTP(t, tt.offset))
 			}
@@ -123,15 +125,15 @@ func TestSyncOnceNoMajority(t *testing.T) {
 func TestSyncOnceAllServersDown(t *testing.T) {
 	live := startSNTP(t, 0)
 	silent := startSNTP(t, 0)
-	silent.silent.Store(true)
+	silent.Silent.Store(true)
 	clock := newRecordingClock()
-	s := newTestSyncer(t, clock, live.addr())
+	s := newTestSyncer(t, clock, live.Addr())
 	if st, err := s.SyncOnce(t.Context()); err != nil || !st.Synced {
 		t.Fatalf("first sync: Synced %v, err %v; want a success to lose", st.Synced, err)
 	}
 	_, slews := clock.calls()
 
-	s.SetConfig(Config{Servers: []string{closedPort(t), silent.addr(), closedPort(t)}, Enabled: true})
+	s.SetConfig(Config{Servers: []string{closedPort(t), silent.Addr(), closedPort(t)}, Enabled: true})
 	start := time.Now()
 	st, err := s.SyncOnce(t.Context())
 	if !errors.Is(err, ErrNoAnswer) {
@@ -148,7 +150,7 @@ func TestSyncOnceAllServersDown(t *testing.T) {
 			t.Errorf("server %s: no error, want why it did not answer", r.Server)
 		}
 	}
-	if silent.queries.Load() == 0 {
+	if silent.Queries.Load() == 0 {
 		t.Error("the silent server was never queried")
 	}
 	if steps, slewsNow := clock.calls(); len(steps) != 0 || len(slewsNow) != len(slews) {
@@ -161,13 +163,13 @@ func TestSyncOnceAllServersDown(t *testing.T) {
 func TestSyncOnceDisabled(t *testing.T) {
 	srv := startSNTP(t, time.Second)
 	clock := newRecordingClock()
-	s := newTestSyncer(t, clock, srv.addr())
-	s.SetConfig(Config{Servers: []string{srv.addr()}})
+	s := newTestSyncer(t, clock, srv.Addr())
+	s.SetConfig(Config{Servers: []string{srv.Addr()}})
 
 	if _, err := s.SyncOnce(t.Context()); !errors.Is(err, ErrDisabled) {
 		t.Fatalf("SyncOnce error %v, want ErrDisabled", err)
 	}
-	if n := srv.queries.Load(); n != 0 {
+	if n := srv.Queries.Load(); n != 0 {
 		t.Errorf("server got %d queries, want 0", n)
 	}
 }
@@ -176,8 +178,8 @@ func TestSyncOnceDisabled(t *testing.T) {
 // the context's error, even from a server that never answers.
 func TestSyncOnceCancelled(t *testing.T) {
 	silent := startSNTP(t, 0)
-	silent.silent.Store(true)
-	s := newTestSyncer(t, newRecordingClock(), silent.addr())
+	silent.Silent.Store(true)
+	s := newTestSyncer(t, newRecordingClock(), silent.Addr())
 	s.timeout = time.Minute
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
@@ -207,7 +209,7 @@ func TestRun(t *testing.T) {
 		s.Run(ctx)
 	}()
 
-	s.SetConfig(Config{Servers: []string{srv.addr()}, Enabled: true})
+	s.SetConfig(Config{Servers: []string{srv.Addr()}, Enabled: true})
 	deadline := time.Now().Add(10 * time.Second)
 	for !s.Status().Synced {
 		if time.Now().After(deadline) {

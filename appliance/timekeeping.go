@@ -1,0 +1,176 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/api"
+	"github.com/keywarden/keywarden/cluster"
+	"github.com/keywarden/keywarden/netcfg/timesync"
+)
+
+// The appliance's clock is a timesync.Clock: the host's clock when the
+// process may set it (CAP_SYS_TIME, --clock auto or system), otherwise a
+// node-local offset from it that is stored sealed and survives restarts.
+// PUT /config/time steps it; NTP (PUT /config/ntp) disciplines it.
+
+// offsetPersistEvery is how often an offset clock's offset, which NTP slews,
+// is stored, so a restart resumes close to the disciplined time.
+const offsetPersistEvery = 30 * time.Second
+
+// openClock chooses the clock for this boot, starting an offset clock at the
+// stored offset.
+func (a *Appliance) openClock(stored time.Duration) {
+	var c timesync.Clock
+	var ch timesync.Choice
+	switch a.cfg.Clock {
+	case "offset":
+		c, ch = timesync.NewOffsetClock(stored), timesync.Choice{Mode: timesync.ModeOffset, Reason: "--clock offset"}
+	default:
+		c, ch = timesync.NewClock(stored)
+		if a.cfg.Clock == "system" && ch.Mode != timesync.ModeSystem {
+			a.log.Warn("--clock system, but this process may not set the host clock; keeping a node-local offset instead", "reason", ch.Reason)
+		}
+	}
+	a.mu.Lock()
+	a.clock, a.clockChoice = c, ch
+	a.syncer = timesync.NewSyncer(c, a.log.With("component", "ntp"))
+	a.mu.Unlock()
+	a.log.Info("time keeping", "mode", ch.Mode, "reason", ch.Reason)
+}
+
+// Now implements api.Backend: the appliance's clock.
+func (a *Appliance) Now() time.Time {
+	a.mu.RLock()
+	c := a.clock
+	a.mu.RUnlock()
+	if c == nil {
+		return time.Now() // before the node-local configuration is read
+	}
+	return c.Now()
+}
+
+// SetTime implements api.Backend: it steps the clock to t, the host's when
+// the process may, and says which in the log.
+func (a *Appliance) SetTime(ctx context.Context, t time.Time) error {
+	a.mu.RLock()
+	c, mode := a.clock, a.clockChoice.Mode
+	a.mu.RUnlock()
+	if c == nil {
+		return fmt.Errorf("%w: the clock is not ready", api.ErrUnavailable)
+	}
+	before := c.Now()
+	if err := timesync.SetTime(c, t); err != nil {
+		return err
+	}
+	if err := a.persistOffset(ctx); err != nil {
+		return err
+	}
+	a.log.Info("time set", "mode", mode, "step", t.Sub(before).Round(time.Millisecond).String())
+	return nil
+}
+
+// persistOffset stores an offset clock's offset (nothing for the system
+// clock, which keeps its own time).
+func (a *Appliance) persistOffset(ctx context.Context) error {
+	a.mu.RLock()
+	oc, ok := a.clock.(*timesync.OffsetClock)
+	a.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	return a.storeOffset(ctx, oc.Offset())
+}
+
+// keepOffset stores a slewing offset clock's offset now and then, until ctx
+// ends.
+func (a *Appliance) keepOffset(ctx context.Context) {
+	t := time.NewTicker(offsetPersistEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.persistOffset(ctx); err != nil && ctx.Err() == nil {
+				a.log.Debug("time offset not stored", "err", err)
+			}
+		}
+	}
+}
+
+// loadNTP applies the stored NTP configuration (at boot).
+func (a *Appliance) loadNTP(ctx context.Context) error {
+	c, err := a.storedNTP(ctx)
+	if err != nil {
+		return err
+	}
+	a.syncer.SetConfig(c)
+	return nil
+}
+
+func (a *Appliance) storedNTP(ctx context.Context) (timesync.Config, error) {
+	var c timesync.Config
+	it, err := a.local.Get(ctx, a.localPath("ntp"))
+	if errors.Is(err, cluster.ErrNotFound) {
+		return timesync.Config{Servers: []string{}}, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(it.Value, &c); err != nil {
+		return c, fmt.Errorf("decode NTP configuration: %w", err)
+	}
+	return c, nil
+}
+
+// NTP implements api.Backend: the configuration and the last sync.
+func (a *Appliance) NTP(ctx context.Context) (api.NTPState, error) {
+	c, err := a.storedNTP(ctx)
+	if err != nil {
+		return api.NTPState{}, err
+	}
+	a.mu.RLock()
+	syncer, mode := a.syncer, a.clockChoice
+	a.mu.RUnlock()
+	st := syncer.Status()
+	out := api.NTPState{Servers: c.Servers, Enabled: c.Enabled, Status: api.NTPStatus{
+		Synced: st.Synced, OffsetMs: ms(st.Offset), Mode: mode.Mode, ModeReason: mode.Reason, Error: st.Err,
+		Servers: []api.NTPServerStatus{},
+	}}
+	if !st.LastSync.IsZero() {
+		out.Status.LastSync = st.LastSync.UTC().Format(time.RFC3339)
+	}
+	for _, r := range st.Servers {
+		out.Status.Servers = append(out.Status.Servers, api.NTPServerStatus{
+			Server: r.Server, OffsetMs: ms(r.Offset), RTTMs: ms(r.RTT), Stratum: r.Stratum, Outlier: r.Outlier, Error: r.Err,
+		})
+	}
+	return out, nil
+}
+
+// SetNTP implements api.Backend: an invalid configuration is 400 and changes
+// nothing; a valid one is stored and the client syncs at once.
+func (a *Appliance) SetNTP(ctx context.Context, c timesync.Config) error {
+	if c.Servers == nil {
+		c.Servers = []string{}
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if _, err := a.local.Txn(ctx, nil, a.local.Put(a.localPath("ntp"), b)); err != nil {
+		return err
+	}
+	a.syncer.SetConfig(c)
+	a.log.Info("NTP configuration changed", "enabled", c.Enabled, "servers", c.Servers)
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -9,12 +9,11 @@ require (
 	github.com/miekg/pkcs11 v1.1.2
 )
 
-require github.com/anishathalye/porcupine v1.3.1
-
 require (
-	github.com/beevik/ntp v1.5.0 // indirect
-	github.com/vishvananda/netlink v1.3.1 // indirect
-	github.com/vishvananda/netns v0.0.5 // indirect
+	github.com/anishathalye/porcupine v1.3.1
+	github.com/beevik/ntp v1.5.0
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 )
 
 require (

@@ -67,6 +67,8 @@ type Appliance struct {
 	peered atomic.Bool
 	// board holds the members' heartbeats (GET /cluster/status).
 	board statusBoard
+	// skewAlarm is how many members the clock-skew alarm names (metrics).
+	skewAlarm atomic.Int64
 
 	// opMu serialises state transitions (provision, unlock, lock, ...), which
 	// run Argon2id and must not interleave.
@@ -151,6 +153,7 @@ func (a *Appliance) runOnce(ctx context.Context) (action, error) {
 		watchers.Go(func() { a.watchQuorum(wdCtx) })
 		watchers.Go(func() { a.watchHeartbeats(wdCtx) })
 		watchers.Go(func() { a.watchUnlockSlot(wdCtx) })
+		watchers.Go(func() { a.watchSkew(wdCtx) })
 	}
 	if syncer := a.currentSyncer(); syncer != nil {
 		watchers.Go(func() { syncer.Run(wdCtx) })

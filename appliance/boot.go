@@ -104,6 +104,7 @@ func (a *Appliance) resetRunState() {
 	a.joinStage = ""
 	a.board.reset()
 	a.peered.Store(false)
+	a.skewAlarm.Store(0)
 	a.clock, a.clockChoice, a.syncer = nil, timesync.Choice{}, nil
 }
 

@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"slices"
+
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keywarden/keywarden/netcfg/timesync"
 
 	"github.com/keywarden/keywarden/appliance/api"
 	"github.com/keywarden/keywarden/cluster"
@@ -156,6 +160,7 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 	reachable := a.cachedProbe(ctx, members, self.ID)
 	leaderHB, _ := a.board.get(self.Leader)
 	now := a.Now()
+	offsets := map[string]time.Duration{}
 	for _, mi := range members {
 		ms := api.ClusterMemberStatus{ClusterMember: apiMembers([]cluster.MemberInfo{mi}, true)[0]}
 		hb, ok := a.board.get(mi.ID)
@@ -176,13 +181,51 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 			lag := self.LagBehind(self) // what this member has yet to apply
 			ms.RaftIndexLag, ms.ClockOffsetMs = &lag, new(int64)
 		}
+		if ms.ClockOffsetMs != nil && (mi.ID == self.ID || now.Sub(hb.received) <= heartbeatStale) {
+			offsets[ms.ID] = time.Duration(*ms.ClockOffsetMs) * time.Millisecond
+		}
 		ms.State, ms.Stage = memberState(mi, reachable[mi.ID], a.peered.Load(), mi.ID == self.ID)
 		if ok && now.Sub(hb.received) > heartbeatStale {
 			ms.ApplianceState = "" // too old to say
 		}
 		out.Members = append(out.Members, ms)
 	}
+	out.ClockSkewAlarm = timesync.SkewAlarm(offsets, timesync.DefaultSkewThreshold)
+	if out.ClockSkewAlarm == nil {
+		out.ClockSkewAlarm = []string{}
+	}
 	return out, nil
+}
+
+// watchSkew raises the clock-skew alarm in the log (and clears it) as the
+// members' heartbeats show their clocks drift apart, until ctx ends.
+func (a *Appliance) watchSkew(ctx context.Context) {
+	t := time.NewTicker(2 * heartbeatEvery)
+	defer t.Stop()
+	var raised []string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !a.peered.Load() {
+			continue
+		}
+		st, err := a.ClusterStatus(ctx)
+		if err != nil {
+			continue
+		}
+		if !slices.Equal(st.ClockSkewAlarm, raised) {
+			if len(st.ClockSkewAlarm) > 0 {
+				a.log.Warn("clock skew alarm: these members' clocks differ from the others' by more than the threshold; check their NTP", "members", st.ClockSkewAlarm, "threshold", timesync.DefaultSkewThreshold)
+			} else {
+				a.log.Info("clock skew alarm cleared")
+			}
+			raised = st.ClockSkewAlarm
+			a.skewAlarm.Store(int64(len(raised)))
+		}
+	}
 }
 
 // memberState names what a member is doing: ready (a voter that answers

@@ -216,6 +216,7 @@ func (a *Appliance) Metrics() map[string]any {
 		m["ntpSynced"] = ntp.Synced
 		m["ntpOffsetMs"] = ms(ntp.Offset)
 	}
+	m["clockSkewAlarmMembers"] = a.skewAlarm.Load()
 	return m
 }
 

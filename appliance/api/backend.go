@@ -142,6 +142,9 @@ type ClusterStatus struct {
 	Self    string                `json:"self"`             // this node's member ID
 	Leader  string                `json:"leader,omitempty"` // empty when this member knows no leader
 	Members []ClusterMemberStatus `json:"members"`
+	// ClockSkewAlarm names the members whose clocks differ from the others'
+	// by more than 500 ms (empty when they agree).
+	ClockSkewAlarm []string `json:"clockSkewAlarm"`
 }
 
 // ClusterMemberStatus is one member in ClusterStatus.

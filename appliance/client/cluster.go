@@ -87,6 +87,8 @@ type ClusterStatus struct {
 	Self    string                `json:"self"`
 	Leader  string                `json:"leader,omitempty"`
 	Members []ClusterMemberStatus `json:"members"`
+	// ClockSkewAlarm names members whose clocks are off (empty when none).
+	ClockSkewAlarm []string `json:"clockSkewAlarm"`
 }
 
 // ClusterMemberStatus is one member's state: ready, joining (with Stage),

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -197,4 +198,52 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	e, ok := a.(equaler)
 	return ok && e.Equal(b)
+}
+
+// TestClusterClockSkew sets one appliance's clock two seconds ahead: the
+// other's cluster status raises the skew alarm, and clears it once the
+// clocks agree again.
+func TestClusterClockSkew(t *testing.T) {
+	c := formCluster(t, 2)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	admin1 := n1.admin(t)
+	// The reference's time format has whole seconds, so clocks set through
+	// it (provisioning) may differ by up to a second, which is a skew;
+	// sub-second times set both clocks exactly.
+	setTime := func(n *node, at time.Time) {
+		t.Helper()
+		body := `{"time":"` + at.UTC().Format(time.RFC3339Nano) + `"}`
+		r := newRaw(t, n.Daemon, net.IPv4(127, 0, 12, 1)).do(t, rawReq{method: "PUT", path: "/config/time", user: "admin", pass: adminPass, ctype: "application/json", body: body})
+		r.want(t, "set time", http.StatusNoContent)
+	}
+	setTime(n1, time.Now())
+	setTime(n2, time.Now())
+	if err := admin1.AddUser(apptest.Context(t), "metrics1", client.NewUser{RealName: "M", Role: "Metrics", Passphrase: operatorPass}); err != nil {
+		t.Fatal(err)
+	}
+	alarm := func(want bool) {
+		t.Helper()
+		var st client.ClusterStatus
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			var err error
+			if st, err = admin1.ClusterStatus(apptest.Context(t)); err == nil && (len(st.ClockSkewAlarm) > 0) == want {
+				return
+			}
+		}
+		t.Fatalf("clock skew alarm on node 1: got %v, want raised=%v (status %+v)", st.ClockSkewAlarm, want, st)
+	}
+	alarm(false)
+	setTime(n2, time.Now().Add(2*time.Second))
+	alarm(true)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		m, err := n1.Client("metrics1", operatorPass).Metrics(apptest.Context(t))
+		if err == nil && m["clockSkewAlarmMembers"] != float64(0) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics while the alarm is raised: %v, %v", m["clockSkewAlarmMembers"], err)
+		}
+	}
+	setTime(n2, time.Now())
+	alarm(false)
 }

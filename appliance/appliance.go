@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keywarden/keywarden/netcfg"
+
 	"github.com/keywarden/keywarden/netcfg/timesync"
 
 	"github.com/keywarden/keywarden/appliance/api"
@@ -57,6 +59,10 @@ type Appliance struct {
 	nodeID string
 	tls    *tlsconf.Server // serves tlsID; survives reboots so the listener config stays valid
 	api    *api.Server
+	// net manages --interface; it outlives in-process reboots, like the
+	// interface itself. netMu serialises changes to it.
+	net   *netcfg.Manager
+	netMu sync.Mutex
 	// peerSealer seals the node's peer identity file (device key sub-key).
 	peerSealer *keyring.Sealer
 
@@ -154,6 +160,13 @@ func (a *Appliance) runOnce(ctx context.Context) (action, error) {
 		watchers.Go(func() { a.watchHeartbeats(wdCtx) })
 		watchers.Go(func() { a.watchUnlockSlot(wdCtx) })
 		watchers.Go(func() { a.watchSkew(wdCtx) })
+	}
+	if a.net != nil {
+		watchers.Go(func() {
+			if err := a.net.Run(wdCtx); err != nil {
+				a.log.Error("network reconcile loop ended", "err", err)
+			}
+		})
 	}
 	if syncer := a.currentSyncer(); syncer != nil {
 		watchers.Go(func() { syncer.Run(wdCtx) })

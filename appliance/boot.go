@@ -42,6 +42,9 @@ func (a *Appliance) boot(ctx context.Context) error {
 	if err := os.Chmod(a.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("restrict data directory: %w", err)
 	}
+	if err := a.openNetwork(); err != nil {
+		return err
+	}
 	nodeID, err := loadOrCreateNodeID(a.path(fileNodeID))
 	if err != nil {
 		return err

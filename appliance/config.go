@@ -25,6 +25,9 @@ type Config struct {
 	Listen     string `json:"listen"`
 	RoT        string `json:"rot"`
 	PeerListen string `json:"peerListen,omitempty"`
+	// Interface is the network interface the appliance manages (GET/PUT
+	// /config/network); empty means none.
+	Interface string `json:"interface,omitempty"`
 	// Clock says how the appliance keeps time: "system" sets the host's
 	// clock (needs CAP_SYS_TIME), "offset" keeps a node-local offset from
 	// it, "auto" (the default) uses the system clock when the process may

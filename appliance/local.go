@@ -41,6 +41,9 @@ func (a *Appliance) loadLocal(ctx context.Context) error {
 	if err := a.loadLogging(ctx); err != nil {
 		return err
 	}
+	if err := a.loadNetwork(ctx); err != nil {
+		return err
+	}
 	var offset time.Duration
 	it, err := a.local.Get(ctx, a.localPath("time-offset"))
 	switch {

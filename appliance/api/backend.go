@@ -8,6 +8,7 @@ import (
 	"github.com/keywarden/keywarden/appliance/logfwd"
 	"github.com/keywarden/keywarden/appliance/tlsconf"
 	"github.com/keywarden/keywarden/appliance/users"
+	"github.com/keywarden/keywarden/netcfg"
 	"github.com/keywarden/keywarden/netcfg/timesync"
 )
 
@@ -92,6 +93,14 @@ type Backend interface {
 	Logging(ctx context.Context) (logfwd.Config, error)
 	// SetLogging validates, stores and applies a log forwarding configuration.
 	SetLogging(ctx context.Context, c logfwd.Config) error
+
+	// Network returns the network configuration in force.
+	Network(ctx context.Context) (netcfg.Config, error)
+	// SetNetwork applies and stores a network configuration.
+	SetNetwork(ctx context.Context, c netcfg.Config) error
+	// TryNetwork applies c until the deadline unless ConfirmNetwork(id).
+	TryNetwork(ctx context.Context, c netcfg.Config, timeout time.Duration) (id string, deadline time.Time, err error)
+	ConfirmNetwork(ctx context.Context, id string) error
 
 	// NTP returns the NTP configuration and the last sync (node-local).
 	NTP(ctx context.Context) (NTPState, error)

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"strconv"
+
 	"context"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/keywarden/keywarden/netcfg"
 
 	"github.com/keywarden/keywarden/netcfg/timesync"
 
@@ -236,5 +240,66 @@ func handleSetNTP(c *call) error {
 	if err := c.s.backend.SetNTP(c.ctx(), cfg); err != nil {
 		return err
 	}
+	return c.noContent()
+}
+
+func handleGetNetwork(c *call) error {
+	cfg, err := c.s.backend.Network(c.ctx())
+	if err != nil {
+		return err
+	}
+	return c.json(http.StatusOK, cfg)
+}
+
+// Try mode bounds (PUT /config/network?try=true&timeout=SECONDS).
+const (
+	defaultTryTimeout = 60 * time.Second
+	minTryTimeout     = 2 * time.Second
+	maxTryTimeout     = time.Hour
+)
+
+func handleSetNetwork(c *call) error {
+	var cfg netcfg.Config
+	if err := c.decode(&cfg); err != nil {
+		return err
+	}
+	q := c.r.URL.Query()
+	if try := q.Get("try"); try != "true" {
+		if try != "" && try != "false" {
+			return fmt.Errorf("%w: try must be true or false", ErrBadRequest)
+		}
+		if err := c.s.backend.SetNetwork(c.ctx(), cfg); err != nil {
+			return err
+		}
+		c.s.log.Warn("network configuration changed", "by", c.user.ID, "config", cfg)
+		return c.noContent()
+	}
+	timeout := defaultTryTimeout
+	if v := q.Get("timeout"); v != "" {
+		secs, err := strconv.Atoi(v)
+		if err != nil || time.Duration(secs)*time.Second < minTryTimeout || time.Duration(secs)*time.Second > maxTryTimeout {
+			return fmt.Errorf("%w: timeout must be whole seconds from %d to %d", ErrBadRequest, int(minTryTimeout.Seconds()), int(maxTryTimeout.Seconds()))
+		}
+		timeout = time.Duration(secs) * time.Second
+	}
+	id, deadline, err := c.s.backend.TryNetwork(c.ctx(), cfg, timeout)
+	if err != nil {
+		return err
+	}
+	c.s.log.Warn("network configuration on trial; it reverts unless confirmed", "by", c.user.ID, "config", cfg, "deadline", deadline)
+	return c.json(http.StatusAccepted, map[string]string{"tryId": id, "deadline": deadline.UTC().Format(time.RFC3339)})
+}
+
+func handleConfirmNetwork(c *call) error {
+	var req struct {
+		TryID string `json:"tryId"`
+	}
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	if err := c.s.backend.ConfirmNetwork(c.ctx(), req.TryID); err != nil {
+		return err
+	}
+	c.s.log.Warn("network configuration confirmed", "by", c.user.ID)
 	return c.noContent()
 }

@@ -121,6 +121,10 @@ var referenceTable = []endpoint{
 	// (FailedUnlock), like every destructive action outside Operational.
 	{"POST", "/cluster/force-new", roles(Administrator), states(Failed), true},
 	{"PUT", "/config/tls/cluster-ca.pem", roles(Administrator), states(Operational), true},
+	{"GET", "/config/network", roles(Administrator), states(Operational), true},
+	{"PUT", "/config/network", roles(Administrator), states(Operational), true},
+	// Keywarden extension: confirm a network configuration on trial.
+	{"POST", "/config/network/confirm", roles(Administrator), states(Operational), true},
 	{"GET", "/config/logging", roles(Administrator), states(Operational), true},
 	{"PUT", "/config/logging", roles(Administrator), states(Operational), true},
 	// Keywarden extension: the NTP client.

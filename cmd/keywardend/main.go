@@ -77,6 +77,7 @@ func configure(args []string) (appliance.Config, slog.Level, error) {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8443", "HOST:PORT of the HTTPS API")
 	fs.StringVar(&cfg.RoT, "rot", "soft", "root of trust: soft (development only), tpm or pkcs11")
 	fs.StringVar(&cfg.PeerListen, "peer-listen", "", "HOST:PORT for cluster peer traffic (none by default)")
+	fs.StringVar(&cfg.Interface, "interface", "", "network interface the appliance manages (GET/PUT /config/network); none by default")
 	fs.StringVar(&cfg.Clock, "clock", "auto", "time keeping: system (set the host clock), offset (node-local offset) or auto")
 	fs.StringVar(&cfg.TPMDevice, "tpm-device", "/dev/tpmrm0", "TPM: /dev/tpmrm0, tcp:HOST:PORT or unix:PATH")
 	fs.StringVar(&cfg.TPMPCRs, "tpm-pcrs", "7", "TPM: PCR indices of the sealing policy")
@@ -122,6 +123,8 @@ func overrideFlag(cfg *appliance.Config, flags appliance.Config, name string) {
 		cfg.RoT = flags.RoT
 	case "clock":
 		cfg.Clock = flags.Clock
+	case "interface":
+		cfg.Interface = flags.Interface
 	case "peer-listen":
 		cfg.PeerListen = flags.PeerListen
 	case "tpm-device":

@@ -1,0 +1,171 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/api"
+	"github.com/keywarden/keywarden/cluster"
+	"github.com/keywarden/keywarden/netcfg"
+)
+
+// The network configuration is node-local: the confirmed configuration is
+// stored sealed under the device key and applied at every start, before the
+// API listens; netcfg keeps the kernel in that state while the appliance
+// runs. A configuration being tried is never stored, so a restart during a
+// try comes back with the previous one.
+
+// openNetwork creates the network manager for --interface (nothing without
+// it). A missing interface is a configuration error the operator must fix.
+func (a *Appliance) openNetwork() error {
+	if a.cfg.Interface == "" || a.net != nil {
+		return nil
+	}
+	m, err := netcfg.NewManager(a.cfg.Interface, a.log.With("component", "network"))
+	if err != nil {
+		return fmt.Errorf("--interface %s: %w", a.cfg.Interface, err)
+	}
+	a.net = m
+	return nil
+}
+
+// loadNetwork applies the stored configuration (at boot, before the API
+// listens). A configuration the kernel refuses is logged; the reconcile loop
+// keeps trying.
+func (a *Appliance) loadNetwork(ctx context.Context) error {
+	if a.net == nil {
+		return nil
+	}
+	c, ok, err := a.storedNetwork(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	if err := a.net.Apply(ctx, c); err != nil {
+		a.log.Error("the stored network configuration was not applied; retrying in the background", "err", err)
+	}
+	return nil
+}
+
+func (a *Appliance) storedNetwork(ctx context.Context) (netcfg.Config, bool, error) {
+	var c netcfg.Config
+	it, err := a.local.Get(ctx, a.localPath("network"))
+	if errors.Is(err, cluster.ErrNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, err
+	}
+	if err := json.Unmarshal(it.Value, &c); err != nil {
+		return c, false, fmt.Errorf("decode network configuration: %w", err)
+	}
+	return c, true, nil
+}
+
+func (a *Appliance) storeNetwork(ctx context.Context, c netcfg.Config) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = a.local.Txn(ctx, nil, a.local.Put(a.localPath("network"), b))
+	return err
+}
+
+func (a *Appliance) netManager() (*netcfg.Manager, error) {
+	if a.net == nil {
+		return nil, fmt.Errorf("%w: this appliance manages no network interface; start keywardend with --interface NAME", api.ErrNotFound)
+	}
+	return a.net, nil
+}
+
+// Network implements api.Backend: the configuration in force (the one being
+// tried, if any), or what the kernel has before any was set.
+func (a *Appliance) Network(ctx context.Context) (netcfg.Config, error) {
+	m, err := a.netManager()
+	if err != nil {
+		return netcfg.Config{}, err
+	}
+	if c, ok := m.Desired(); ok {
+		return c, nil
+	}
+	return m.Current(ctx)
+}
+
+// SetNetwork implements api.Backend: applied, then stored.
+func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
+	m, err := a.netManager()
+	if err != nil {
+		return err
+	}
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
+	if err := m.Apply(ctx, c); err != nil {
+		return netError(err)
+	}
+	if err := a.storeNetwork(ctx, c); err != nil {
+		return fmt.Errorf("the network configuration is applied but not stored; it is lost at the next start: %w", err)
+	}
+	return nil
+}
+
+// TryNetwork implements api.Backend: applied now, reverted to the previous
+// configuration unless confirmed within timeout. Before any configuration
+// was set, the previous one is what the kernel has.
+func (a *Appliance) TryNetwork(ctx context.Context, c netcfg.Config, timeout time.Duration) (string, time.Time, error) {
+	m, err := a.netManager()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
+	if err := c.Validate(); err != nil {
+		return "", time.Time{}, netError(err)
+	}
+	if _, ok := m.Desired(); !ok {
+		cur, err := m.Current(ctx)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		if err := m.Apply(ctx, cur); err != nil {
+			return "", time.Time{}, fmt.Errorf("take over the current network configuration: %w", err)
+		}
+	}
+	id, err := m.Try(ctx, c, timeout)
+	if err != nil {
+		return "", time.Time{}, netError(err)
+	}
+	_, deadline, _ := m.Pending()
+	return id, deadline, nil
+}
+
+// ConfirmNetwork implements api.Backend: the configuration being tried
+// becomes the stored one.
+func (a *Appliance) ConfirmNetwork(ctx context.Context, id string) error {
+	m, err := a.netManager()
+	if err != nil {
+		return err
+	}
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
+	if err := m.Confirm(id); err != nil {
+		return netError(err)
+	}
+	c, _ := m.Desired()
+	if err := a.storeNetwork(ctx, c); err != nil {
+		return fmt.Errorf("the network configuration is confirmed but not stored; it is lost at the next start: %w", err)
+	}
+	return nil
+}
+
+// netError maps netcfg's refusals to API statuses.
+func netError(err error) error {
+	switch {
+	case errors.Is(err, netcfg.ErrInvalid):
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	case errors.Is(err, netcfg.ErrNoTry):
+		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	}
+	return err
+}

@@ -40,6 +40,10 @@ type heartbeat struct {
 	RaftIndex   uint64    `json:"raftIndex"`
 	RaftApplied uint64    `json:"raftApplied"`
 	Time        time.Time `json:"time"` // the member's clock when it wrote this
+	// NTP is the member's own NTP state: whether its last sync succeeded and
+	// the correction it made.
+	NTPSynced   bool    `json:"ntpSynced"`
+	NTPOffsetMs float64 `json:"ntpOffsetMs"`
 }
 
 // seenHeartbeat is a heartbeat and when this node received it.
@@ -119,7 +123,12 @@ func (a *Appliance) writeHeartbeat(ctx context.Context) {
 		return
 	}
 	state, _ := a.State()
-	b, _ := json.Marshal(heartbeat{Name: a.nodeID, State: state, RaftIndex: st.RaftIndex, RaftApplied: st.RaftAppliedIndex, Time: a.Now()})
+	hb := heartbeat{Name: a.nodeID, State: state, RaftIndex: st.RaftIndex, RaftApplied: st.RaftAppliedIndex, Time: a.Now()}
+	if syncer := a.currentSyncer(); syncer != nil {
+		ntp := syncer.Status()
+		hb.NTPSynced, hb.NTPOffsetMs = ntp.Synced, ms(ntp.Offset)
+	}
+	b, _ := json.Marshal(hb)
 	_, _ = a.kv.Txn(ctx, nil, []cluster.Op{cluster.Put(statusPrefix+cluster.FormatMemberID(st.ID), b)})
 }
 
@@ -166,6 +175,7 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 		hb, ok := a.board.get(mi.ID)
 		if ok {
 			ms.ApplianceState = string(hb.State)
+			ms.NTPSynced, ms.NTPOffsetMs = &hb.NTPSynced, &hb.NTPOffsetMs
 			offset := hb.Time.Sub(hb.received).Milliseconds()
 			ms.ClockOffsetMs = &offset
 			ms.LastHeartbeatMs = now.Sub(hb.received).Milliseconds()

@@ -173,6 +173,10 @@ type ClusterMemberStatus struct {
 	// ClockOffsetMs is the member's clock minus this node's, estimated from
 	// its last heartbeat (to within the replication delay).
 	ClockOffsetMs *int64 `json:"clockOffsetMs,omitempty"`
+	// NTPSynced and NTPOffsetMs are the member's own NTP state from its last
+	// heartbeat: whether its last sync succeeded, and the correction.
+	NTPSynced   *bool    `json:"ntpSynced,omitempty"`
+	NTPOffsetMs *float64 `json:"ntpOffsetMs,omitempty"`
 	// LastHeartbeatMs is how long ago the last heartbeat arrived.
 	LastHeartbeatMs int64 `json:"lastHeartbeatMs,omitempty"`
 }

@@ -95,12 +95,14 @@ type ClusterStatus struct {
 // down or unknown.
 type ClusterMemberStatus struct {
 	ClusterMember
-	State           string  `json:"state"`
-	Stage           string  `json:"stage,omitempty"`
-	ApplianceState  string  `json:"applianceState,omitempty"`
-	RaftIndexLag    *uint64 `json:"raftIndexLag,omitempty"`
-	ClockOffsetMs   *int64  `json:"clockOffsetMs,omitempty"`
-	LastHeartbeatMs int64   `json:"lastHeartbeatMs,omitempty"`
+	State           string   `json:"state"`
+	Stage           string   `json:"stage,omitempty"`
+	ApplianceState  string   `json:"applianceState,omitempty"`
+	RaftIndexLag    *uint64  `json:"raftIndexLag,omitempty"`
+	ClockOffsetMs   *int64   `json:"clockOffsetMs,omitempty"`
+	NTPSynced       *bool    `json:"ntpSynced,omitempty"`
+	NTPOffsetMs     *float64 `json:"ntpOffsetMs,omitempty"`
+	LastHeartbeatMs int64    `json:"lastHeartbeatMs,omitempty"`
 }
 
 // ClusterStatus reports every member's state as the node sees it.

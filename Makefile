@@ -37,7 +37,7 @@ run: build
 	@echo "  KEYWARDEN_USER=admin KEYWARDEN_PASSPHRASE='my admin passphrase' $(BIN)/kwctl --insecure state"
 	@echo "  (the README has the five-minute walk-through)"
 	@echo
-	$(BIN)/keywardend --data-dir $(DATA_DIR) --listen $(LISTEN) --rot soft
+	$(BIN)/keywardend --data-dir $(DATA_DIR) --listen $(LISTEN) --rot soft --clock offset
 
 # test: install what the tests need, then run every test, then short fuzz runs.
 test: test-deps build unit fuzz

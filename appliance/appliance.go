@@ -61,8 +61,9 @@ type Appliance struct {
 	api    *api.Server
 	// net manages --interface; it outlives in-process reboots, like the
 	// interface itself. netMu serialises changes to it.
-	net   *netcfg.Manager
-	netMu sync.Mutex
+	net    *netcfg.Manager
+	netMu  sync.Mutex
+	netTry *networkTry // the try the API announced; guarded by netMu
 	// peerSealer seals the node's peer identity file (device key sub-key).
 	peerSealer *keyring.Sealer
 

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,49 +81,74 @@ func (a *Appliance) netManager() (*netcfg.Manager, error) {
 	return a.net, nil
 }
 
-// Network implements api.Backend: the configuration in force (the one being
-// tried, if any), or what the kernel has before any was set.
+// Network implements api.Backend: the configuration on trial if there is
+// one, else the stored one, else (before any was set) what the kernel has.
 func (a *Appliance) Network(ctx context.Context) (netcfg.Config, error) {
 	m, err := a.netManager()
 	if err != nil {
 		return netcfg.Config{}, err
 	}
-	if c, ok := m.Desired(); ok {
+	if _, _, trying := m.Pending(); trying {
+		c, _ := m.Desired()
 		return c, nil
+	}
+	if c, ok, err := a.storedNetwork(ctx); err != nil || ok {
+		return c, err
 	}
 	return m.Current(ctx)
 }
 
-// SetNetwork implements api.Backend: applied, then stored.
+// applyDelay is how long a network change waits before it reaches the
+// kernel: long enough for the answer to leave on the connection that the
+// change may cut (an operator moving the address they are connected to).
+const applyDelay = 250 * time.Millisecond
+
+// SetNetwork implements api.Backend: checked and stored now, applied to the
+// kernel just after the answer is sent. A configuration the kernel refuses
+// is logged and retried by the reconcile loop, as at boot.
 func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
 	m, err := a.netManager()
 	if err != nil {
 		return err
 	}
-	a.netMu.Lock()
-	defer a.netMu.Unlock()
-	if err := m.Apply(ctx, c); err != nil {
+	if err := c.Validate(); err != nil {
 		return netError(err)
 	}
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
 	if err := a.storeNetwork(ctx, c); err != nil {
-		return fmt.Errorf("the network configuration is applied but not stored; it is lost at the next start: %w", err)
+		return err
 	}
+	time.AfterFunc(applyDelay, func() {
+		a.netMu.Lock()
+		defer a.netMu.Unlock()
+		if err := m.Apply(context.Background(), c); err != nil {
+			a.log.Error("the network configuration was not applied; retrying in the background", "err", err)
+		}
+	})
 	return nil
 }
 
-// TryNetwork implements api.Backend: applied now, reverted to the previous
-// configuration unless confirmed within timeout. Before any configuration
-// was set, the previous one is what the kernel has.
+// networkTry is a try the API announced: the manager's own id once the
+// change has been applied.
+type networkTry struct {
+	id        string // the API's id, announced before the change is applied
+	managerID string // the manager's, once applied
+}
+
+// TryNetwork implements api.Backend: applied just after the answer is sent,
+// reverted to the previous configuration unless confirmed within timeout.
+// Before any configuration was set, the previous one is what the kernel has.
 func (a *Appliance) TryNetwork(ctx context.Context, c netcfg.Config, timeout time.Duration) (string, time.Time, error) {
 	m, err := a.netManager()
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	a.netMu.Lock()
-	defer a.netMu.Unlock()
 	if err := c.Validate(); err != nil {
 		return "", time.Time{}, netError(err)
 	}
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
 	if _, ok := m.Desired(); !ok {
 		cur, err := m.Current(ctx)
 		if err != nil {
@@ -132,11 +158,24 @@ func (a *Appliance) TryNetwork(ctx context.Context, c netcfg.Config, timeout tim
 			return "", time.Time{}, fmt.Errorf("take over the current network configuration: %w", err)
 		}
 	}
-	id, err := m.Try(ctx, c, timeout)
-	if err != nil {
-		return "", time.Time{}, netError(err)
-	}
-	_, deadline, _ := m.Pending()
+	id := rand.Text()
+	deadline := time.Now().Add(applyDelay + timeout)
+	a.netTry = &networkTry{id: id}
+	time.AfterFunc(applyDelay, func() {
+		a.netMu.Lock()
+		defer a.netMu.Unlock()
+		mid, err := m.Try(context.Background(), c, timeout)
+		if err != nil {
+			a.log.Error("the network configuration on trial was not applied; the previous one stays", "try", id, "err", err)
+			if a.netTry != nil && a.netTry.id == id {
+				a.netTry = nil
+			}
+			return
+		}
+		if a.netTry != nil && a.netTry.id == id {
+			a.netTry.managerID = mid
+		}
+	})
 	return id, deadline, nil
 }
 
@@ -149,9 +188,13 @@ func (a *Appliance) ConfirmNetwork(ctx context.Context, id string) error {
 	}
 	a.netMu.Lock()
 	defer a.netMu.Unlock()
-	if err := m.Confirm(id); err != nil {
+	if a.netTry == nil || a.netTry.id != id || a.netTry.managerID == "" {
+		return fmt.Errorf("%w: no network configuration with try id %q is on trial", api.ErrNotFound, id)
+	}
+	if err := m.Confirm(a.netTry.managerID); err != nil {
 		return netError(err)
 	}
+	a.netTry = nil
 	c, _ := m.Desired()
 	if err := a.storeNetwork(ctx, c); err != nil {
 		return fmt.Errorf("the network configuration is confirmed but not stored; it is lost at the next start: %w", err)

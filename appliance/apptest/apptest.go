@@ -76,6 +76,7 @@ func build(name string) (string, error) {
 type Daemon struct {
 	t       testing.TB
 	bin     string
+	spawn   func(cmd *exec.Cmd) error
 	DataDir string
 	Addr    string // host:port of the API
 	URL     string // https://host:port/api/v1
@@ -100,17 +101,32 @@ type Options struct {
 	// StrongKDF keeps the production Argon2id cost; by default tests use
 	// --insecure-test-kdf so they run fast.
 	StrongKDF bool
+	// Listen is the --listen address; empty means a free loopback port. A
+	// daemon in another network namespace needs one the test can reach
+	// there (then start it with NoWait: the wait polls from the test's own
+	// namespace).
+	Listen string
+	// Spawn starts the prepared command on every (re)start; nil means
+	// cmd.Start. A test starts it from a thread inside another network
+	// namespace this way, which the child process inherits.
+	Spawn func(cmd *exec.Cmd) error
 }
 
 // Start runs keywardend and waits until its API answers. The daemon is
 // stopped, and must have exited cleanly, when the test ends.
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	d := &Daemon{t: t, bin: Binary(t), DataDir: opts.DataDir, Env: opts.Env, logs: &LogBuffer{}}
+	d := &Daemon{t: t, bin: Binary(t), spawn: opts.Spawn, DataDir: opts.DataDir, Env: opts.Env, logs: &LogBuffer{}}
+	if d.spawn == nil {
+		d.spawn = (*exec.Cmd).Start
+	}
 	if d.DataDir == "" {
 		d.DataDir = filepath.Join(t.TempDir(), "data")
 	}
-	d.Addr = freeAddr(t)
+	d.Addr = opts.Listen
+	if d.Addr == "" {
+		d.Addr = freeAddr(t)
+	}
 	d.URL = "https://" + d.Addr + "/api/v1"
 	// --clock offset: tests run as root, and must never set the host's clock.
 	d.Args = append([]string{"--data-dir", d.DataDir, "--listen", d.Addr, "--rot", "soft", "--log-level", "debug", "--clock", "offset"}, opts.Args...)
@@ -132,7 +148,7 @@ func (d *Daemon) start(wait bool) {
 	cmd.Env = append(os.Environ(), d.Env...)
 	cmd.Stdout = d.logs
 	cmd.Stderr = d.logs
-	if err := cmd.Start(); err != nil {
+	if err := d.spawn(cmd); err != nil {
 		d.t.Fatalf("start keywardend: %v", err)
 	}
 	done := make(chan error, 1)

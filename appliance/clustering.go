@@ -12,6 +12,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keywarden/keywarden/netcfg/timesync"
+
 	"github.com/keywarden/keywarden/appliance/api"
 	"github.com/keywarden/keywarden/appliance/keyring"
 	"github.com/keywarden/keywarden/cluster"
@@ -219,6 +221,9 @@ func (a *Appliance) planJoin(ctx context.Context, req api.ClusterJoin, kit kitCo
 		return p, fmt.Errorf("%w: the kit registers this node at %v, but it listens for peers at %s", api.ErrBadRequest, kit.PeerURLs, own)
 	}
 	if err := sameMembers(req.Members, kit.Members); err != nil {
+		return p, err
+	}
+	if err := checkJoinClocks(ctx, p.peer, kit.Members, kit.PeerURLs); err != nil {
 		return p, err
 	}
 	if members, err := a.member.Members(ctx); err != nil {
@@ -490,4 +495,36 @@ func (a *Appliance) setJoinStage(stage string) {
 	a.mu.Lock()
 	a.joinStage = stage
 	a.mu.Unlock()
+}
+
+// checkJoinClocks refuses to join a cluster whose members' clocks differ
+// from this node's by more than the skew threshold: the new member would
+// raise the skew alarm at once, and etcd leases and certificate checks need
+// agreeing clocks. It compares the hosts' clocks (what every member's peer
+// port reports), which are the appliances' clocks when they set the system
+// clock; appliances keeping a node-local offset are compared by the skew
+// alarm once joined. A cluster none of whose members answers fails here too,
+// before anything changes.
+func checkJoinClocks(ctx context.Context, peer *cluster.PeerTLS, members []cluster.MemberInfo, own []string) error {
+	var urls []string
+	names := map[string]string{}
+	for _, m := range members {
+		if slices.Equal(m.PeerURLs, own) || len(m.PeerURLs) == 0 {
+			continue
+		}
+		urls = append(urls, m.PeerURLs[0])
+		names[m.PeerURLs[0]] = cluster.FormatMemberID(m.ID)
+	}
+	offsets, err := cluster.PeerClockOffsets(ctx, *peer, urls)
+	if len(offsets) == 0 {
+		return fmt.Errorf("%w: no member of the cluster answers this node's peer requests (%v); this node is unchanged", api.ErrPrecondition, err)
+	}
+	byMember := map[string]time.Duration{}
+	for u, d := range offsets {
+		byMember[names[u]] = d
+	}
+	if err := timesync.CheckJoinSkew(byMember, timesync.DefaultSkewThreshold); err != nil {
+		return fmt.Errorf("%w: %v; set the clocks (NTP) before joining; this node is unchanged", api.ErrPrecondition, err)
+	}
+	return nil
 }

@@ -64,6 +64,10 @@ type Appliance struct {
 	net    *netcfg.Manager
 	netMu  sync.Mutex
 	netTry *networkTry // the try the API announced; guarded by netMu
+	netGen uint64      // counts network changes; guarded by netMu
+	// fileSealer seals node-local files the boot reads before the store
+	// runs (device key sub-key).
+	fileSealer *keyring.Sealer
 	// peerSealer seals the node's peer identity file (device key sub-key).
 	peerSealer *keyring.Sealer
 
@@ -88,6 +92,7 @@ type Appliance struct {
 	clock       timesync.Clock  // set when the node-local configuration is read
 	clockChoice timesync.Choice // which clock, and why
 	syncer      *timesync.Syncer
+	offsetMu    sync.Mutex // orders clock steps and offset stores
 	tlsID       *tlsconf.Identity
 	quorum      quorumState
 	joinStage   string // where a running join is (GET /cluster/status)
@@ -169,10 +174,7 @@ func (a *Appliance) runOnce(ctx context.Context) (action, error) {
 			}
 		})
 	}
-	if syncer := a.currentSyncer(); syncer != nil {
-		watchers.Go(func() { syncer.Run(wdCtx) })
-		watchers.Go(func() { a.keepOffset(wdCtx) })
-	}
+	watchers.Go(func() { a.runTimeSync(wdCtx) })
 
 	act := actShutdown
 	select {

@@ -67,6 +67,12 @@ func (a *Appliance) boot(ctx context.Context) error {
 	if a.peerSealer, err = newPeerSealer(deviceKey); err != nil {
 		return err
 	}
+	if a.fileSealer, err = keyring.NewSubSealer(deviceKey, keyring.PurposeLocalFiles); err != nil {
+		return err
+	}
+	// The network comes first: a cluster member needs its address to reach
+	// the peers its store waits for.
+	a.applyNetworkFile(ctx)
 	if err := a.startStore(ctx); err != nil {
 		a.fail("the key store did not start", err)
 		return a.ephemeralTLS()

@@ -170,13 +170,20 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 	leaderHB, _ := a.board.get(self.Leader)
 	now := a.Now()
 	offsets := map[string]time.Duration{}
+	// Every heartbeat reaches this node after the same write, commit and
+	// watch delay; this node's own heartbeat measures it (as a negative
+	// offset), so subtracting it leaves the clocks' difference.
+	var ownDelay time.Duration
+	if own, ok := a.board.get(self.ID); ok {
+		ownDelay = own.Time.Sub(own.received)
+	}
 	for _, mi := range members {
 		ms := api.ClusterMemberStatus{ClusterMember: apiMembers([]cluster.MemberInfo{mi}, true)[0]}
 		hb, ok := a.board.get(mi.ID)
 		if ok {
 			ms.ApplianceState = string(hb.State)
 			ms.NTPSynced, ms.NTPOffsetMs = &hb.NTPSynced, &hb.NTPOffsetMs
-			offset := hb.Time.Sub(hb.received).Milliseconds()
+			offset := (hb.Time.Sub(hb.received) - ownDelay).Milliseconds()
 			ms.ClockOffsetMs = &offset
 			ms.LastHeartbeatMs = now.Sub(hb.received).Milliseconds()
 			if leaderHB.RaftIndex > hb.RaftApplied {
@@ -219,7 +226,12 @@ func (a *Appliance) watchSkew(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !a.peered.Load() {
+		a.mu.RLock()
+		joining := a.joinStage != ""
+		a.mu.RUnlock()
+		if !a.peered.Load() || joining {
+			raised = nil
+			a.skewAlarm.Store(0)
 			continue
 		}
 		st, err := a.ClusterStatus(ctx)

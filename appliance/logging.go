@@ -17,6 +17,11 @@ import (
 func (a *Appliance) loadLogging(ctx context.Context) error {
 	it, err := a.local.Get(ctx, a.localPath("logging"))
 	if errors.Is(err, cluster.ErrNotFound) {
+		// Nothing stored (a new or factory-reset node): forwarding off,
+		// whatever the process forwarded before.
+		if a.cfg.LogForwarder != nil {
+			return a.cfg.LogForwarder.SetConfig(logfwd.DefaultConfig())
+		}
 		return nil
 	}
 	if err != nil {

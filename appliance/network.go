@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
@@ -65,13 +66,51 @@ func (a *Appliance) storedNetwork(ctx context.Context) (netcfg.Config, bool, err
 	return c, true, nil
 }
 
+// storeNetwork stores c in the node-local store and in a sealed file in the
+// data directory, which boot applies before the store runs.
 func (a *Appliance) storeNetwork(ctx context.Context, c netcfg.Config) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	_, err = a.local.Txn(ctx, nil, a.local.Put(a.localPath("network"), b))
-	return err
+	if _, err = a.local.Txn(ctx, nil, a.local.Put(a.localPath("network"), b)); err != nil {
+		return err
+	}
+	return writeFileAtomic(a.path(fileNetwork), a.fileSealer.Seal(networkSealPath, b))
+}
+
+const (
+	// fileNetwork is the confirmed network configuration, sealed under the
+	// device key: a cluster member applies it before its store can serve
+	// (the store needs the network to reach its peers).
+	fileNetwork     = "network.sealed"
+	networkSealPath = "keywarden/network/v1"
+)
+
+// applyNetworkFile applies the network configuration from the data
+// directory at boot, before the store starts. Problems are logged: the
+// configuration in the store is applied again once it can be read.
+func (a *Appliance) applyNetworkFile(ctx context.Context) {
+	if a.net == nil {
+		return
+	}
+	sealed, err := os.ReadFile(a.path(fileNetwork))
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	var c netcfg.Config
+	if err == nil {
+		var b []byte
+		if b, err = a.fileSealer.Open(networkSealPath, sealed); err == nil {
+			err = json.Unmarshal(b, &c)
+		}
+	}
+	if err == nil {
+		err = a.net.Apply(ctx, c)
+	}
+	if err != nil {
+		a.log.Warn("the network configuration in the data directory was not applied", "err", err)
+	}
 }
 
 func (a *Appliance) netManager() (*netcfg.Manager, error) {
@@ -119,14 +158,26 @@ func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
 	if err := a.storeNetwork(ctx, c); err != nil {
 		return err
 	}
+	a.netTry = nil // a plain change settles any try
+	gen := a.nextNetChange()
 	time.AfterFunc(applyDelay, func() {
 		a.netMu.Lock()
 		defer a.netMu.Unlock()
+		if gen != a.netGen {
+			return // a newer change came after this one
+		}
 		if err := m.Apply(context.Background(), c); err != nil {
 			a.log.Error("the network configuration was not applied; retrying in the background", "err", err)
 		}
 	})
 	return nil
+}
+
+// nextNetChange starts a new network change: delayed applies of older ones
+// then do nothing. a.netMu must be held.
+func (a *Appliance) nextNetChange() uint64 {
+	a.netGen++
+	return a.netGen
 }
 
 // networkTry is a try the API announced: the manager's own id once the
@@ -159,11 +210,15 @@ func (a *Appliance) TryNetwork(ctx context.Context, c netcfg.Config, timeout tim
 		}
 	}
 	id := rand.Text()
-	deadline := time.Now().Add(applyDelay + timeout)
+	deadline := a.Now().Add(applyDelay + timeout)
 	a.netTry = &networkTry{id: id}
+	gen := a.nextNetChange()
 	time.AfterFunc(applyDelay, func() {
 		a.netMu.Lock()
 		defer a.netMu.Unlock()
+		if gen != a.netGen {
+			return // a newer change came after this one
+		}
 		mid, err := m.Try(context.Background(), c, timeout)
 		if err != nil {
 			a.log.Error("the network configuration on trial was not applied; the previous one stays", "try", id, "err", err)
@@ -188,6 +243,13 @@ func (a *Appliance) ConfirmNetwork(ctx context.Context, id string) error {
 	}
 	a.netMu.Lock()
 	defer a.netMu.Unlock()
+	if a.netTry != nil && a.netTry.id == id && a.netTry.managerID == "" {
+		// Announced but not applied yet (a confirm right after the 202):
+		// wait for the delayed apply.
+		a.netMu.Unlock()
+		time.Sleep(2 * applyDelay)
+		a.netMu.Lock()
+	}
 	if a.netTry == nil || a.netTry.id != id || a.netTry.managerID == "" {
 		return fmt.Errorf("%w: no network configuration with try id %q is on trial", api.ErrNotFound, id)
 	}

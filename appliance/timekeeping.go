@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
@@ -62,8 +63,11 @@ func (a *Appliance) SetTime(ctx context.Context, t time.Time) error {
 	if c == nil {
 		return fmt.Errorf("%w: the clock is not ready", api.ErrUnavailable)
 	}
+	a.offsetMu.Lock() // the step and its store are one change (see persistOffset)
 	before := c.Now()
-	if err := timesync.SetTime(c, t); err != nil {
+	err := timesync.SetTime(c, t)
+	a.offsetMu.Unlock()
+	if err != nil {
 		return err
 	}
 	if err := a.persistOffset(ctx); err != nil {
@@ -75,7 +79,12 @@ func (a *Appliance) SetTime(ctx context.Context, t time.Time) error {
 
 // persistOffset stores an offset clock's offset (nothing for the system
 // clock, which keeps its own time).
+//
+// offsetMu makes reading the offset and storing it one step, so a periodic
+// store cannot overwrite a newer one made by SetTime.
 func (a *Appliance) persistOffset(ctx context.Context) error {
+	a.offsetMu.Lock()
+	defer a.offsetMu.Unlock()
 	a.mu.RLock()
 	oc, ok := a.clock.(*timesync.OffsetClock)
 	a.mu.RUnlock()
@@ -85,14 +94,37 @@ func (a *Appliance) persistOffset(ctx context.Context) error {
 	return a.storeOffset(ctx, oc.Offset())
 }
 
-// keepOffset stores a slewing offset clock's offset now and then, until ctx
-// ends.
+// runTimeSync runs the NTP client and keeps an offset clock's offset
+// stored, until ctx ends. The clock exists once the node-local configuration
+// is read, which a member without quorum does only later in its boot, so it
+// waits for it.
+func (a *Appliance) runTimeSync(ctx context.Context) {
+	var syncer *timesync.Syncer
+	for syncer = a.currentSyncer(); syncer == nil; syncer = a.currentSyncer() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { syncer.Run(ctx) })
+	wg.Go(func() { a.keepOffset(ctx) })
+	wg.Wait()
+}
+
+// keepOffset stores a slewing offset clock's offset now and then, and once
+// more when ctx ends (before the store goes away), so a restart resumes at
+// the disciplined time.
 func (a *Appliance) keepOffset(ctx context.Context) {
 	t := time.NewTicker(offsetPersistEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_ = a.persistOffset(final)
+			cancel()
 			return
 		case <-t.C:
 			if err := a.persistOffset(ctx); err != nil && ctx.Err() == nil {

@@ -24,7 +24,7 @@ func PeerClockOffsets(ctx context.Context, p PeerTLS, urls []string) (map[string
 	if err != nil {
 		return nil, err
 	}
-	transport := &http.Transport{TLSClientConfig: id.clientConfig(), DisableKeepAlives: true}
+	transport := &http.Transport{TLSClientConfig: id.clientConfig()}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: probeTimeout}
 	out := map[string]time.Duration{}
@@ -40,12 +40,13 @@ func PeerClockOffsets(ctx context.Context, p PeerTLS, urls []string) (map[string
 	return out, errors.Join(errs...)
 }
 
-// clockOffset makes one probe; it measures twice and keeps the exchange with
-// the shorter round trip, whose midpoint is the better estimate.
+// clockOffset probes one peer: a first request opens the connection (its
+// handshakes would skew the round trip), then three more on it; the one with
+// the shortest round trip, whose midpoint is the best estimate, counts.
 func clockOffset(ctx context.Context, client *http.Client, peerURL string) (time.Duration, error) {
 	var best time.Duration
 	bestRTT := time.Duration(-1)
-	for range 2 {
+	for i := range 4 {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL+probingPath, nil)
 		if err != nil {
 			return 0, err
@@ -62,7 +63,7 @@ func clockOffset(ctx context.Context, client *http.Client, peerURL string) (time
 		if err != nil || health.Now.IsZero() {
 			return 0, fmt.Errorf("peer clock probe: unexpected answer (%v)", err)
 		}
-		if rtt := t1.Sub(t0); bestRTT < 0 || rtt < bestRTT {
+		if rtt := t1.Sub(t0); i > 0 && (bestRTT < 0 || rtt < bestRTT) {
 			bestRTT = rtt
 			best = health.Now.Sub(t0.Add(rtt / 2))
 		}

@@ -34,6 +34,7 @@ const (
 	PurposeAuthCache  = "auth-cache"  // MAC key of the verified-credential cache
 	PurposePeerTLS    = "peer-tls"    // the node's sealed peer identity file, from the device key
 	PurposeJoinerKit  = "joiner-kit"  // joiner kits, from the backup key
+	PurposeLocalFiles = "local-files" // node-local files read before the store runs, from the device key
 )
 
 // ErrOpen means a sealed value failed authentication: it was tampered with, moved

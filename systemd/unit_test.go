@@ -11,10 +11,12 @@ import (
 )
 
 const (
-	unitFile     = "keywardend.service"
-	sysusersFile = "keywarden.sysusers"
-	daemonPath   = "/usr/bin/keywardend"
-	wantExec     = daemonPath + " --config /etc/keywarden/keywardend.conf --data-dir /var/lib/keywarden --listen 0.0.0.0:443 --rot tpm"
+	unitFile = "keywardend.service"
+	// witnessUnitFile runs `keywardend witness`.
+	witnessUnitFile = "keywarden-witness.service"
+	sysusersFile    = "keywarden.sysusers"
+	daemonPath      = "/usr/bin/keywardend"
+	wantExec        = daemonPath + " --config /etc/keywarden/keywardend.conf --data-dir /var/lib/keywarden --listen 0.0.0.0:443 --rot tpm"
 )
 
 // directives parses a unit file into key -> values, in file order.
@@ -68,24 +70,29 @@ func TestUnitDirectives(t *testing.T) {
 	}
 }
 
-// TestUnitVerifies runs systemd-analyze verify on the unit. verify checks that
-// ExecStart's binary exists, and keywardend is not installed on a build
-// machine, so the test verifies a copy whose ExecStart points at /bin/true
+// TestUnitVerifies runs systemd-analyze verify on the units. verify checks
+// that ExecStart's binary exists, and keywardend is not installed on a build
+// machine, so the test verifies copies whose ExecStart points at /bin/true
 // with the same arguments; every other line is checked as shipped.
 func TestUnitVerifies(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze not installed (apt-get install systemd); unit file not verified")
 	}
-	unit, err := os.ReadFile(unitFile)
+	for _, name := range []string{unitFile, witnessUnitFile} {
+		t.Run(name, func(t *testing.T) { verifyUnit(t, analyze, name) })
+	}
+}
+
+func verifyUnit(t *testing.T, analyze, name string) {
+	unit, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig := "ExecStart=" + wantExec + "\n"
-	if bytes.Count(unit, []byte(orig)) != 1 {
-		t.Fatalf("unit: want exactly one line %q to rewrite", orig)
+	if bytes.Count(unit, []byte("ExecStart="+daemonPath+" ")) != 1 {
+		t.Fatalf("unit: want exactly one ExecStart of %s to rewrite", daemonPath)
 	}
-	copyPath := filepath.Join(t.TempDir(), unitFile)
+	copyPath := filepath.Join(t.TempDir(), name)
 	rewritten := bytes.Replace(unit, []byte("ExecStart="+daemonPath), []byte("ExecStart=/bin/true"), 1)
 	if err := os.WriteFile(copyPath, rewritten, 0o644); err != nil {
 		t.Fatal(err)
@@ -96,10 +103,38 @@ func TestUnitVerifies(t *testing.T) {
 	}
 	// Lines about other units (dependencies on this machine) are not ours.
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if strings.Contains(line, unitFile) {
+		if strings.Contains(line, name) {
 			t.Errorf("systemd-analyze verify: %s", line)
 		} else if line != "" {
 			t.Logf("systemd-analyze verify (other unit): %s", line)
+		}
+	}
+}
+
+// TestWitnessUnit checks what the witness unit must get right: the witness
+// subcommand with every required flag, the key as a credential (never in the
+// state directory), no capabilities, and notify/watchdog like the daemon.
+func TestWitnessUnit(t *testing.T) {
+	unit, err := os.ReadFile(witnessUnitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := directives(t, unit)
+	execStart := strings.Join(got["ExecStart"], " ")
+	for _, flag := range []string{" witness ", "--name ", "--data-dir /var/lib/keywarden-witness ", "--peer-listen ", "--cert ", "--key ${CREDENTIALS_DIRECTORY}/peer.key ", "--ca ", "--members-json "} {
+		if !strings.Contains(execStart+" ", flag) {
+			t.Errorf("ExecStart %q: want %q", execStart, flag)
+		}
+	}
+	want := map[string]string{
+		"Type": "notify", "WatchdogSec": "30s", "User": "keywarden", "StateDirectory": "keywarden-witness",
+		"StateDirectoryMode": "0700", "CapabilityBoundingSet": "", "AmbientCapabilities": "",
+		"LoadCredential": "peer.key:/etc/keywarden/witness/peer.key", "LimitCORE": "0",
+		"NoNewPrivileges": "yes", "ProtectSystem": "strict",
+	}
+	for key, value := range want {
+		if g, ok := got[key]; !ok || strings.Join(g, " ") != value {
+			t.Errorf("%s: got %q (set: %v), want %q", key, strings.Join(g, " "), ok, value)
 		}
 	}
 }

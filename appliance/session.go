@@ -357,17 +357,32 @@ func (a *Appliance) currentSession() *session {
 // current passphrase authenticates recovery.
 func (a *Appliance) watchUnlockSlot(ctx context.Context) {
 	for ctx.Err() == nil {
-		for ev := range a.kv.Watch(ctx, pathUnlockSlot) {
-			if ev.Key != pathUnlockSlot || ev.Deleted {
-				continue
-			}
-			if err := writeFileAtomic(a.path(fileUnlockSlot), ev.Value); err != nil {
-				a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
+		events := a.kv.Watch(ctx, pathUnlockSlot)
+		// A change made while no watch ran (the last one broke, for
+		// example when the leader changed) has no event: read the slot once
+		// the new watch is registered.
+		if e, err := a.kv.Get(ctx, pathUnlockSlot); err == nil {
+			a.keepUnlockCopy(e.Value)
+		}
+		for ev := range events {
+			if ev.Key == pathUnlockSlot && !ev.Deleted {
+				a.keepUnlockCopy(ev.Value)
 			}
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// keepUnlockCopy writes slot as the local copy of the unlock slot unless the
+// copy already holds it.
+func (a *Appliance) keepUnlockCopy(slot []byte) {
+	if cur, err := os.ReadFile(a.path(fileUnlockSlot)); err == nil && bytes.Equal(cur, slot) {
+		return
+	}
+	if err := writeFileAtomic(a.path(fileUnlockSlot), slot); err != nil {
+		a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
 	}
 }

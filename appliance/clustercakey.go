@@ -88,7 +88,7 @@ func (a *Appliance) GenerateClusterCA(ctx context.Context) ([]byte, error) {
 	// certificate has and its peer address.
 	leaf := a.TLS().Certificate().Leaf
 	ips := slices.Clone(leaf.IPAddresses)
-	if host := hostOf(a.cfg.PeerListen); host != "" {
+	if host, _, err := net.SplitHostPort(a.cfg.PeerListen); err == nil {
 		ips = append(ips, net.ParseIP(host))
 	}
 	chain, err := issuePeerCert(caCert, key, leaf.PublicKey, leaf.Subject.CommonName, leaf.DNSNames, ips, now)
@@ -217,13 +217,4 @@ func issuePeerCert(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicK
 func serialNumber() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	return n
-}
-
-// hostOf returns the host of a host:port, or "".
-func hostOf(hostPort string) string {
-	host, _, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		return ""
-	}
-	return host
 }

@@ -4,10 +4,7 @@ import (
 	"slices"
 
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -169,22 +166,13 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 	reachable := a.cachedProbe(ctx, members, self.ID)
 	leaderHB, _ := a.board.get(self.Leader)
 	now := a.Now()
-	offsets := map[string]time.Duration{}
-	// Every heartbeat reaches this node after the same write, commit and
-	// watch delay; this node's own heartbeat measures it (as a negative
-	// offset), so subtracting it leaves the clocks' difference.
-	var ownDelay time.Duration
-	if own, ok := a.board.get(self.ID); ok {
-		ownDelay = own.Time.Sub(own.received)
-	}
+	offsets := a.board.clockOffsets(self.ID, now)
 	for _, mi := range members {
 		ms := api.ClusterMemberStatus{ClusterMember: apiMembers([]cluster.MemberInfo{mi}, true)[0]}
 		hb, ok := a.board.get(mi.ID)
 		if ok {
 			ms.ApplianceState = string(hb.State)
 			ms.NTPSynced, ms.NTPOffsetMs = &hb.NTPSynced, &hb.NTPOffsetMs
-			offset := (hb.Time.Sub(hb.received) - ownDelay).Milliseconds()
-			ms.ClockOffsetMs = &offset
 			ms.LastHeartbeatMs = now.Sub(hb.received).Milliseconds()
 			if leaderHB.RaftIndex > hb.RaftApplied {
 				lag := leaderHB.RaftIndex - hb.RaftApplied
@@ -196,10 +184,10 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 		}
 		if mi.ID == self.ID {
 			lag := self.LagBehind(self) // what this member has yet to apply
-			ms.RaftIndexLag, ms.ClockOffsetMs = &lag, new(int64)
+			ms.RaftIndexLag = &lag
 		}
-		if ms.ClockOffsetMs != nil && (mi.ID == self.ID || now.Sub(hb.received) <= heartbeatStale) {
-			offsets[ms.ID] = time.Duration(*ms.ClockOffsetMs) * time.Millisecond
+		if d, ok := offsets[mi.ID]; ok {
+			ms.ClockOffsetMs = new(d.Milliseconds())
 		}
 		ms.State, ms.Stage = memberState(mi, reachable[mi.ID], a.peered.Load(), mi.ID == self.ID)
 		if ok && now.Sub(hb.received) > heartbeatStale {
@@ -207,11 +195,41 @@ func (a *Appliance) ClusterStatus(ctx context.Context) (api.ClusterStatus, error
 		}
 		out.Members = append(out.Members, ms)
 	}
-	out.ClockSkewAlarm = timesync.SkewAlarm(offsets, timesync.DefaultSkewThreshold)
-	if out.ClockSkewAlarm == nil {
-		out.ClockSkewAlarm = []string{}
-	}
+	out.ClockSkewAlarm = skewAlarm(offsets)
 	return out, nil
+}
+
+// clockOffsets estimates each member's clock minus this node's from the
+// fresh heartbeats (this node's own counts as zero). Every heartbeat reaches
+// this node after the same write, commit and watch delay; this node's own
+// heartbeat measures it (as a negative offset), so subtracting it leaves the
+// clocks' difference.
+func (b *statusBoard) clockOffsets(self uint64, now time.Time) map[uint64]time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[uint64]time.Duration{self: 0}
+	var ownDelay time.Duration
+	if own, ok := b.seen[self]; ok {
+		ownDelay = own.Time.Sub(own.received)
+	}
+	for id, hb := range b.seen {
+		if id != self && now.Sub(hb.received) <= heartbeatStale {
+			out[id] = hb.Time.Sub(hb.received) - ownDelay
+		}
+	}
+	return out
+}
+
+// skewAlarm names the members whose clocks are off (never nil).
+func skewAlarm(offsets map[uint64]time.Duration) []string {
+	byName := make(map[string]time.Duration, len(offsets))
+	for id, d := range offsets {
+		byName[cluster.FormatMemberID(id)] = d
+	}
+	if off := timesync.SkewAlarm(byName, timesync.DefaultSkewThreshold); off != nil {
+		return off
+	}
+	return []string{}
 }
 
 // watchSkew raises the clock-skew alarm in the log (and clears it) as the
@@ -234,17 +252,14 @@ func (a *Appliance) watchSkew(ctx context.Context) {
 			a.skewAlarm.Store(0)
 			continue
 		}
-		st, err := a.ClusterStatus(ctx)
-		if err != nil {
-			continue
-		}
-		if !slices.Equal(st.ClockSkewAlarm, raised) {
-			if len(st.ClockSkewAlarm) > 0 {
-				a.log.Warn("clock skew alarm: these members' clocks differ from the others' by more than the threshold; check their NTP", "members", st.ClockSkewAlarm, "threshold", timesync.DefaultSkewThreshold)
+		alarm := skewAlarm(a.board.clockOffsets(a.member.ID(), a.Now()))
+		if !slices.Equal(alarm, raised) {
+			if len(alarm) > 0 {
+				a.log.Warn("clock skew alarm: these members' clocks differ from the others' by more than the threshold; check their NTP", "members", alarm, "threshold", timesync.DefaultSkewThreshold)
 			} else {
 				a.log.Info("clock skew alarm cleared")
 			}
-			raised = st.ClockSkewAlarm
+			raised = alarm
 			a.skewAlarm.Store(int64(len(raised)))
 		}
 	}
@@ -282,44 +297,28 @@ func (a *Appliance) cachedProbe(ctx context.Context, members []cluster.MemberInf
 	return b.probed
 }
 
-// probeMembers asks every other member's peer port for its version, with
-// this node's peer certificate, all at once.
+// probeMembers reports which other members answer this node's peer
+// requests (with its peer certificate), all at once; cluster.PeerClockOffsets
+// makes the requests and measures clocks on the way, which is not used here.
 func (a *Appliance) probeMembers(ctx context.Context, members []cluster.MemberInfo, self uint64) map[uint64]bool {
 	out := map[uint64]bool{}
 	peer := a.member.Config().PeerTLS
 	if peer == nil {
 		return out
 	}
-	pair, err := tls.X509KeyPair(peer.Cert, peer.Key)
-	if err != nil {
-		return out
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(peer.CA)
-	transport := &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	defer transport.CloseIdleConnections()
-	hc := &http.Client{Transport: transport, Timeout: peerProbeTimeout}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	byURL := map[string]uint64{}
+	var urls []string
 	for _, mi := range members {
-		if mi.ID == self || len(mi.PeerURLs) == 0 {
-			continue
+		if mi.ID != self && len(mi.PeerURLs) > 0 {
+			byURL[mi.PeerURLs[0]] = mi.ID
+			urls = append(urls, mi.PeerURLs[0])
 		}
-		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, mi.PeerURLs[0]+"/version", nil)
-			if err != nil {
-				return
-			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				return
-			}
-			resp.Body.Close()
-			mu.Lock()
-			out[mi.ID] = true
-			mu.Unlock()
-		})
 	}
-	wg.Wait()
+	pctx, cancel := context.WithTimeout(ctx, peerProbeTimeout)
+	defer cancel()
+	answered, _ := cluster.PeerClockOffsets(pctx, *peer, urls)
+	for u := range answered {
+		out[byURL[u]] = true
+	}
 	return out
 }

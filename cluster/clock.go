@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -14,8 +15,8 @@ import (
 // with its host's clock (etcd uses it to warn about clock drift).
 const probingPath = "/raft/probing"
 
-// PeerClockOffsets measures, for each peer URL, the peer host's clock minus
-// this host's, NTP-style: the peer's time against the midpoint of the
+// PeerClockOffsets measures, for each peer URL at once, the peer host's
+// clock minus this host's, NTP-style: the peer's time against the midpoint of the
 // request, over the peer protocol with p's certificate. URLs that do not
 // answer are left out; the error lists why, and is nil only when every URL
 // answered. The accuracy is half the round trip (milliseconds on a LAN).
@@ -29,14 +30,21 @@ func PeerClockOffsets(ctx context.Context, p PeerTLS, urls []string) (map[string
 	client := &http.Client{Transport: transport, Timeout: probeTimeout}
 	out := map[string]time.Duration{}
 	var errs []error
-	for _, u := range urls {
-		d, err := clockOffset(ctx, client, u)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", u, err))
-			continue
-		}
-		out[u] = d
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, u := range urls { // all at once: a peer that is down costs its timeout once
+		wg.Go(func() {
+			d, err := clockOffset(ctx, client, u)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", u, err))
+				return
+			}
+			out[u] = d
+		})
 	}
+	wg.Wait()
 	return out, errors.Join(errs...)
 }
 

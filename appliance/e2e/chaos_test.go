@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -159,10 +158,14 @@ func (c *chaosNode) Restart(ctx context.Context) error {
 		case err == nil && st == "Operational":
 			return nil
 		case err == nil && st == "Locked":
-			if uerr := c.anon.Unlock(ctx, unlockPass); uerr != nil && client.StatusCode(uerr) != http.StatusPreconditionFailed {
-				if !strings.Contains(uerr.Error(), "503") {
-					return fmt.Errorf("unlock node %s: %w", c.n.peer, uerr)
+			switch err := c.anon.Unlock(ctx, unlockPass); client.StatusCode(err) {
+			case 0, http.StatusPreconditionFailed, http.StatusServiceUnavailable:
+				// unlocked, or not yet possible: the store is still catching up
+				if err != nil && client.StatusCode(err) == 0 {
+					return fmt.Errorf("unlock node %s: %w", c.n.peer, err)
 				}
+			default:
+				return fmt.Errorf("unlock node %s: %w", c.n.peer, err)
 			}
 		}
 		select {

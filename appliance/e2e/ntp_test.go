@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/apptest"
+	"github.com/keywarden/keywarden/appliance/client"
 	"github.com/keywarden/keywarden/netcfg/timesync/sntptest"
 )
 
@@ -77,6 +78,9 @@ func TestNTP(t *testing.T) {
 	if math.Abs(st.Status.OffsetMs-float64(ahead.Milliseconds())) > 100 {
 		t.Errorf("correction: got %.1f ms, want about %d ms (the majority's offset)", st.Status.OffsetMs, ahead.Milliseconds())
 	}
+	if len(st.Status.Servers) != 3 {
+		t.Fatalf("status lists %d servers, want the 3 configured", len(st.Status.Servers))
+	}
 	for _, s := range st.Status.Servers {
 		if (s.Server == outlier.Addr()) != s.Outlier {
 			t.Errorf("server %s: outlier %v; want only the one a minute off ignored", s.Server, s.Outlier)
@@ -91,7 +95,12 @@ func TestNTP(t *testing.T) {
 	if skew := tm.Time.Sub(time.Now().Add(ahead)); skew < -1500*time.Millisecond || skew > 1500*time.Millisecond {
 		t.Errorf("appliance time %v is %v from the servers' time (the response has whole seconds)", tm.Time, skew)
 	}
-	if m := raw.do(t, rawReq{method: "GET", path: "/metrics", user: "admin", pass: adminPass}); m.status == http.StatusOK && !strings.Contains(string(m.body), "ntpSynced") {
-		t.Errorf("metrics do not report NTP: %s", m.body)
+	if err := d.Client("admin", adminPass).AddUser(apptest.Context(t), "metrics1", client.NewUser{RealName: "M", Role: "Metrics", Passphrase: operatorPass}); err != nil {
+		t.Fatal(err)
+	}
+	m := raw.do(t, rawReq{method: "GET", path: "/metrics", user: "metrics1", pass: operatorPass})
+	m.want(t, "GET /metrics", http.StatusOK)
+	if !strings.Contains(string(m.body), `"ntpSynced":true`) {
+		t.Errorf("metrics do not report the NTP sync: %s", m.body)
 	}
 }

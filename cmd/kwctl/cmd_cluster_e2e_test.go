@@ -50,7 +50,7 @@ func TestClusterFullJoinE2E(t *testing.T) {
 
 	// The rerun the error suggests, right after the removal: the member
 	// registers the new learner (it waits out etcd's settling by itself).
-	out, stderr, _ := k.exec(member, admin, fulljoin("backup-pass")...)
+	out, stderr := k.run(member, admin, fulljoin("backup-pass")...)
 	m := regexp.MustCompile(`^joined: member ([0-9a-f]+) ready\n$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("fulljoin stdout: got %q, want \"joined: member ID ready\"\nstderr:\n%s", out, stderr)
@@ -106,7 +106,7 @@ func TestClusterFullJoinClusterCAE2E(t *testing.T) {
 	kw(p.member, p.admin, "--ca", "cluster-ca.pem", "cluster", "remove", learner[1])
 	t.Logf("refused join and removal done after %v", time.Since(begin).Round(time.Millisecond))
 
-	out, stderr, _ := k.exec(p.member, p.admin, fulljoin("cluster-ca.pem", "backup-pass")...)
+	out, stderr := k.run(p.member, p.admin, fulljoin("cluster-ca.pem", "backup-pass")...)
 	m := regexp.MustCompile(`^joined: member ([0-9a-f]+) ready\n$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("fulljoin stdout: got %q, want \"joined: member ID ready\"\nstderr:\n%s", out, stderr)

@@ -145,6 +145,9 @@ func TestSyncOnceAllServersDown(t *testing.T) {
 	if st.Synced || st.Err == "" || s.Status().Synced {
 		t.Errorf("status Synced=%v Err=%q, want false and the reason", st.Synced, st.Err)
 	}
+	if len(st.Servers) != 3 {
+		t.Fatalf("status lists %d servers, want the 3 configured", len(st.Servers))
+	}
 	for _, r := range st.Servers {
 		if r.Err == "" {
 			t.Errorf("server %s: no error, want why it did not answer", r.Server)

@@ -66,13 +66,10 @@ type Appliance struct {
 	netTry *networkTry // the try the API announced; guarded by netMu
 	netGen uint64      // counts network changes; guarded by netMu
 	// fileSealer seals node-local files the boot reads before the store
-	// runs (device key sub-key).
+	// runs: the peer identity and the network configuration (device key
+	// sub-key; each file's path is its associated data).
 	fileSealer *keyring.Sealer
-	// peerSealer seals the node's peer identity file (device key sub-key).
-	peerSealer *keyring.Sealer
 
-	// joining is set while a cluster join runs; the quorum watch stands by.
-	joining atomic.Bool
 	// peered is set while the store member has peers (or listens for them);
 	// requests then pass the cache barrier.
 	peered atomic.Bool

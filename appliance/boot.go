@@ -64,9 +64,6 @@ func (a *Appliance) boot(ctx context.Context) error {
 		a.fail("the device key cannot be unsealed: "+rotReason(err), nil)
 		return a.ephemeralTLS()
 	}
-	if a.peerSealer, err = newPeerSealer(deviceKey); err != nil {
-		return err
-	}
 	if a.fileSealer, err = keyring.NewSubSealer(deviceKey, keyring.PurposeLocalFiles); err != nil {
 		return err
 	}

@@ -156,8 +156,7 @@ func (a *Appliance) JoinCluster(ctx context.Context, req api.ClusterJoin) error 
 	defer clear(domainKey)
 	a.closeSession()
 	a.setState(api.Locked, "joining a cluster")
-	a.joining.Store(true)
-	defer a.joining.Store(false)
+	a.setJoinStage("creating") // the quorum watch stands by until ""
 	defer a.setJoinStage("")
 	if err := a.switchToJoin(ctx, plan); err != nil {
 		_ = os.Remove(a.path(filePeerNext))
@@ -339,7 +338,6 @@ func (a *Appliance) completeJoin(ctx context.Context, p joinPlan) error {
 		a.setPendingLocal(p.local)
 		a.log.Warn("joined; node-local configuration will be written once the store accepts it", "err", err)
 	}
-	a.refreshUnlockCopy(ctx)
 	a.setState(api.Locked, "")
 	return nil
 }
@@ -362,19 +360,6 @@ func (a *Appliance) setPendingLocal(entries []cluster.Entry) {
 	a.mu.Lock()
 	a.pendingLocal = entries
 	a.mu.Unlock()
-}
-
-// refreshUnlockCopy replaces the local copy of the unlock slot with the
-// store's, which a join or a passphrase change on another node replaced.
-func (a *Appliance) refreshUnlockCopy(ctx context.Context) {
-	e, err := a.kv.Get(ctx, pathUnlockSlot)
-	if err != nil {
-		a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
-		return
-	}
-	if err := writeFileAtomic(a.path(fileUnlockSlot), e.Value); err != nil {
-		a.log.Warn("the local copy of the unlock slot was not refreshed", "err", err)
-	}
 }
 
 // PromoteClusterMember implements api.Backend.
@@ -527,4 +512,11 @@ func checkJoinClocks(ctx context.Context, peer *cluster.PeerTLS, members []clust
 		return fmt.Errorf("%w: %v; set the clocks (NTP) before joining; this node is unchanged", api.ErrPrecondition, err)
 	}
 	return nil
+}
+
+// joinRunning reports whether a cluster join is under way.
+func (a *Appliance) joinRunning() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.joinStage != ""
 }

@@ -244,10 +244,7 @@ func (a *Appliance) watchSkew(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		a.mu.RLock()
-		joining := a.joinStage != ""
-		a.mu.RUnlock()
-		if !a.peered.Load() || joining {
+		if !a.peered.Load() || a.joinRunning() {
 			raised = nil
 			a.skewAlarm.Store(0)
 			continue

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -224,4 +225,20 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// getLocal reads the node-local JSON value name into a T; ok is false when
+// none is stored.
+func getLocal[T any](ctx context.Context, a *Appliance, name string) (v T, ok bool, err error) {
+	it, err := a.local.Get(ctx, a.localPath(name))
+	if errors.Is(err, cluster.ErrNotFound) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, err
+	}
+	if err := json.Unmarshal(it.Value, &v); err != nil {
+		return v, false, fmt.Errorf("decode node-local %s configuration: %w", name, err)
+	}
+	return v, true, nil
 }

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
-	"github.com/keywarden/keywarden/cluster"
 	"github.com/keywarden/keywarden/netcfg"
 )
 
@@ -45,6 +45,9 @@ func (a *Appliance) loadNetwork(ctx context.Context) error {
 	if err != nil || !ok {
 		return err
 	}
+	if d, ok := a.net.Desired(); ok && reflect.DeepEqual(d, c) {
+		return nil // already applied from the data directory's copy at boot
+	}
 	if err := a.net.Apply(ctx, c); err != nil {
 		a.log.Error("the stored network configuration was not applied; retrying in the background", "err", err)
 	}
@@ -52,18 +55,7 @@ func (a *Appliance) loadNetwork(ctx context.Context) error {
 }
 
 func (a *Appliance) storedNetwork(ctx context.Context) (netcfg.Config, bool, error) {
-	var c netcfg.Config
-	it, err := a.local.Get(ctx, a.localPath("network"))
-	if errors.Is(err, cluster.ErrNotFound) {
-		return c, false, nil
-	}
-	if err != nil {
-		return c, false, err
-	}
-	if err := json.Unmarshal(it.Value, &c); err != nil {
-		return c, false, fmt.Errorf("decode network configuration: %w", err)
-	}
-	return c, true, nil
+	return getLocal[netcfg.Config](ctx, a, "network")
 }
 
 // storeNetwork stores c in the node-local store and in a sealed file in the
@@ -159,13 +151,7 @@ func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
 		return err
 	}
 	a.netTry = nil // a plain change settles any try
-	gen := a.nextNetChange()
-	time.AfterFunc(applyDelay, func() {
-		a.netMu.Lock()
-		defer a.netMu.Unlock()
-		if gen != a.netGen {
-			return // a newer change came after this one
-		}
+	a.applyLater(func() {
 		if err := m.Apply(context.Background(), c); err != nil {
 			a.log.Error("the network configuration was not applied; retrying in the background", "err", err)
 		}
@@ -173,11 +159,19 @@ func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
 	return nil
 }
 
-// nextNetChange starts a new network change: delayed applies of older ones
-// then do nothing. a.netMu must be held.
-func (a *Appliance) nextNetChange() uint64 {
+// applyLater runs apply, with a.netMu held, applyDelay from now, unless
+// another change was made meanwhile: the newest change wins, whatever order
+// the timers fire in. a.netMu must be held.
+func (a *Appliance) applyLater(apply func()) {
 	a.netGen++
-	return a.netGen
+	gen := a.netGen
+	time.AfterFunc(applyDelay, func() {
+		a.netMu.Lock()
+		defer a.netMu.Unlock()
+		if gen == a.netGen {
+			apply()
+		}
+	})
 }
 
 // networkTry is a try the API announced: the manager's own id once the
@@ -212,24 +206,14 @@ func (a *Appliance) TryNetwork(ctx context.Context, c netcfg.Config, timeout tim
 	id := rand.Text()
 	deadline := a.Now().Add(applyDelay + timeout)
 	a.netTry = &networkTry{id: id}
-	gen := a.nextNetChange()
-	time.AfterFunc(applyDelay, func() {
-		a.netMu.Lock()
-		defer a.netMu.Unlock()
-		if gen != a.netGen {
-			return // a newer change came after this one
-		}
+	a.applyLater(func() {
 		mid, err := m.Try(context.Background(), c, timeout)
 		if err != nil {
 			a.log.Error("the network configuration on trial was not applied; the previous one stays", "try", id, "err", err)
-			if a.netTry != nil && a.netTry.id == id {
-				a.netTry = nil
-			}
+			a.netTry = nil
 			return
 		}
-		if a.netTry != nil && a.netTry.id == id {
-			a.netTry.managerID = mid
-		}
+		a.netTry.managerID = mid // still this try: a newer change would have stopped this apply
 	})
 	return id, deadline, nil
 }

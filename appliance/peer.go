@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/keywarden/keywarden/appliance/api"
-	"github.com/keywarden/keywarden/appliance/keyring"
 	"github.com/keywarden/keywarden/cluster"
 )
 
@@ -76,7 +75,7 @@ func (a *Appliance) savePeerAs(name string, p *cluster.PeerTLS) error {
 		return err
 	}
 	defer clear(b)
-	return writeFileAtomic(a.path(name), a.peerSealer.Seal(peerSealPath, b))
+	return writeFileAtomic(a.path(name), a.fileSealer.Seal(peerSealPath, b))
 }
 
 // loadPeer returns the sealed peer identity, or nil when this node never
@@ -89,7 +88,7 @@ func (a *Appliance) loadPeer() (*cluster.PeerTLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the peer identity: %w", err)
 	}
-	b, err := a.peerSealer.Open(peerSealPath, sealed)
+	b, err := a.fileSealer.Open(peerSealPath, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("open the peer identity: %w", err)
 	}
@@ -99,11 +98,6 @@ func (a *Appliance) loadPeer() (*cluster.PeerTLS, error) {
 		return nil, fmt.Errorf("decode the peer identity: %w", err)
 	}
 	return &cluster.PeerTLS{Cert: f.Cert, Key: f.Key, CA: f.CA}, nil
-}
-
-// newPeerSealer derives the sealer of filePeer from the device key.
-func newPeerSealer(deviceKey []byte) (*keyring.Sealer, error) {
-	return keyring.NewSubSealer(deviceKey, keyring.PurposePeerTLS)
 }
 
 // peerIdentityFixed refuses changes to the TLS identity and the cluster CA

@@ -53,7 +53,7 @@ func (a *Appliance) watchQuorum(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		if a.joining.Load() {
+		if a.joinRunning() {
 			failingSince = time.Time{}
 			continue
 		}
@@ -185,7 +185,6 @@ func (a *Appliance) writePendingLocal(ctx context.Context) {
 		return
 	}
 	a.setPendingLocal(nil)
-	a.refreshUnlockCopy(ctx)
 	a.log.Info("node-local configuration written to the cluster store")
 }
 

@@ -3,13 +3,11 @@ package appliance
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
-	"github.com/keywarden/keywarden/cluster"
 	"github.com/keywarden/keywarden/netcfg/timesync"
 )
 
@@ -145,18 +143,11 @@ func (a *Appliance) loadNTP(ctx context.Context) error {
 }
 
 func (a *Appliance) storedNTP(ctx context.Context) (timesync.Config, error) {
-	var c timesync.Config
-	it, err := a.local.Get(ctx, a.localPath("ntp"))
-	if errors.Is(err, cluster.ErrNotFound) {
-		return timesync.Config{Servers: []string{}}, nil
+	c, ok, err := getLocal[timesync.Config](ctx, a, "ntp")
+	if !ok && err == nil {
+		c.Servers = []string{}
 	}
-	if err != nil {
-		return c, err
-	}
-	if err := json.Unmarshal(it.Value, &c); err != nil {
-		return c, fmt.Errorf("decode NTP configuration: %w", err)
-	}
-	return c, nil
+	return c, err
 }
 
 // NTP implements api.Backend: the configuration and the last sync.

@@ -32,7 +32,6 @@ const (
 	PurposeStore      = "store"       // clustered values, from the domain key
 	PurposeLocalStore = "local-store" // node-local values, from the device key
 	PurposeAuthCache  = "auth-cache"  // MAC key of the verified-credential cache
-	PurposePeerTLS    = "peer-tls"    // the node's sealed peer identity file, from the device key
 	PurposeJoinerKit  = "joiner-kit"  // joiner kits, from the backup key
 	PurposeLocalFiles = "local-files" // node-local files read before the store runs, from the device key
 )

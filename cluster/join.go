@@ -58,17 +58,28 @@ func checkMemberData(cfg Config) error {
 	if !cfg.Join && !cfg.ForceNewCluster {
 		return nil
 	}
-	_, err := os.Stat(filepath.Join(cfg.DataDir, memberDirName))
-	has := err == nil
+	has, err := HasMemberData(cfg.DataDir)
 	switch {
-	case err != nil && !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("check data dir for member data: %w", err)
+	case err != nil:
+		return err
 	case cfg.Join && has:
 		return fmt.Errorf("join: %w: move %q aside first", ErrHasMemberData, cfg.DataDir)
 	case cfg.ForceNewCluster && !has:
 		return fmt.Errorf("force new cluster: %w: %q has no member to recover", ErrNoMemberData, cfg.DataDir)
 	}
 	return nil
+}
+
+// HasMemberData reports whether dataDir holds a member that restarts from
+// its own data. etcd decides the same way, by whether the member's
+// write-ahead log (member/wal/*.wal) exists; without one, a start without
+// Join founds a new cluster of one.
+func HasMemberData(dataDir string) (bool, error) {
+	wals, err := filepath.Glob(filepath.Join(dataDir, memberDirName, "wal", "*.wal"))
+	if err != nil {
+		return false, fmt.Errorf("check %s for member data: %w", dataDir, err)
+	}
+	return len(wals) > 0, nil
 }
 
 // undoJoin removes what a failed join left in the data dir, so that the

@@ -56,10 +56,8 @@ func ParseMemberID(s string) (uint64, error) {
 // them. Like a read from the store it rides out a change of leader. A
 // learner cannot answer; the error then wraps ErrUnavailable.
 func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
 	var resp *clientv3.MemberListResponse
-	err := readRetry.run(cctx, m.etcdClient, func(actx context.Context, c *clientv3.Client) (err error) {
+	err := m.kv.do(ctx, readRetry, func(actx context.Context, c *clientv3.Client) (err error) {
 		resp, err = c.MemberList(actx)
 		return err
 	})

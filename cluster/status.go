@@ -84,9 +84,11 @@ const promotionPoll = 50 * time.Millisecond
 // is when it has applied its promotion and its store serves. Promote returns
 // when the cluster has decided; the member itself learns of it a moment
 // later. The error wraps the context's error when ctx ends first.
+//
+// It polls quickly at first and then backs off to once a second, so a
+// learner that waits long (a witness whose cluster is full) costs little.
 func (m *Member) AwaitPromotion(ctx context.Context) error {
-	ticker := time.NewTicker(promotionPoll)
-	defer ticker.Stop()
+	wait := promotionPoll
 	for {
 		st, err := m.Status(ctx)
 		if err == nil && !st.IsLearner {
@@ -95,7 +97,8 @@ func (m *Member) AwaitPromotion(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for promotion of member %s: %w", FormatMemberID(m.ID()), ctx.Err())
-		case <-ticker.C:
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, time.Second)
 	}
 }

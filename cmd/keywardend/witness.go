@@ -9,10 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
 	"github.com/keywarden/keywarden/cluster"
@@ -127,23 +125,17 @@ func readPrivateFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("key file %s is not a regular file", path)
+	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("key file %s has mode %#o: it must not be readable by group or others (chmod 600, or pass it as a systemd credential)", path, perm)
 	}
-	return io.ReadAll(file)
+	return io.ReadAll(io.LimitReader(file, maxKeyFile))
 }
 
-// hasMemberData reports whether dataDir holds a member that can restart
-// from its own data. etcd decides the same way, by whether its write-ahead
-// log (<data-dir>/member/wal/*.wal) exists; without one, starting without
-// Join would found a new cluster of one, which a witness must never do.
-func hasMemberData(dataDir string) (bool, error) {
-	wals, err := filepath.Glob(filepath.Join(dataDir, "member", "wal", "*.wal"))
-	if err != nil {
-		return false, fmt.Errorf("witness: look for member data in %s: %w", dataDir, err)
-	}
-	return len(wals) > 0, nil
-}
+// maxKeyFile bounds the key file read: a PEM private key is a few KiB.
+const maxKeyFile = 64 << 10
 
 // registration is the body of the POST /cluster/members response that
 // registered the witness. Its joinerKit is not decoded: it is for appliances.
@@ -203,7 +195,7 @@ func witnessConfig(f witnessFlags, logger *slog.Logger) (cluster.Config, error) 
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("witness: %w", err)
 	}
-	restart, err := hasMemberData(f.dataDir)
+	restart, err := cluster.HasMemberData(f.dataDir)
 	if err != nil || restart {
 		if restart && f.membersFile != "" {
 			logger.Info("the data dir holds a member: ignoring --members-json", "dataDir", f.dataDir)
@@ -255,9 +247,6 @@ func runWitness(ctx context.Context, args []string, stderr io.Writer) error {
 	w := &witness{member: m, name: cfg.Name, join: cfg.Join, log: logger, notify: systemd.New(logger)}
 	return w.run(ctx)
 }
-
-// witnessHealthTimeout bounds the status query behind each watchdog ping.
-const witnessHealthTimeout = 10 * time.Second
 
 // witness is a running witness member.
 type witness struct {
@@ -335,9 +324,7 @@ func (w *witness) awaitVote(ctx context.Context) {
 // queries, so systemd restarts a wedged witness.
 func (w *witness) watchdog(ctx context.Context) {
 	err := w.notify.RunWatchdog(ctx, func() bool {
-		sctx, cancel := context.WithTimeout(ctx, witnessHealthTimeout)
-		defer cancel()
-		_, err := w.member.Status(sctx)
+		_, err := w.member.Status(ctx) // Status bounds its own call
 		return err == nil
 	})
 	if err != nil {

@@ -125,8 +125,8 @@ func (a *Appliance) enablePeers(ctx context.Context, ca []byte) error {
 }
 
 // JoinCluster implements api.Backend: this node gives up its own store and
-// joins the cluster that registered it. Node-local configuration (TLS, time,
-// and in later versions network and logging) is kept; the unattended-boot slot
+// joins the cluster that registered it. Node-local configuration (TLS, clock
+// offset, network, NTP, logging) is kept; the unattended-boot slot
 // is not, since it seals the old domain key. The node ends Locked, unlockable
 // with the cluster's unlock passphrase. A join that fails before the new
 // member has synchronised puts everything back and the node stays

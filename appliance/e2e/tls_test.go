@@ -87,13 +87,17 @@ func newTestCA(t testing.TB) testCA {
 	return testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
-// issue returns a PEM chain (leaf, then the CA) certifying pub for 127.0.0.1.
-func (ca testCA) issue(t *testing.T, pub any) []byte {
+// issue returns a PEM chain (leaf, then the CA) certifying pub for 127.0.0.1
+// for the given uses (server authentication when none are given).
+func (ca testCA) issue(t testing.TB, pub any, uses ...x509.ExtKeyUsage) []byte {
 	t.Helper()
+	if len(uses) == 0 {
+		uses = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		ExtKeyUsage: uses}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
 	if err != nil {
 		t.Fatal(err)

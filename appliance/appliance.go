@@ -73,6 +73,9 @@ type Appliance struct {
 	// peered is set while the store member has peers (or listens for them);
 	// requests then pass the cache barrier.
 	peered atomic.Bool
+	// movedPeer is the peer address a network change moved this node to
+	// (stored in the data directory; it overrides --peer-listen), or nil.
+	movedPeer atomic.Pointer[string]
 	// board holds the members' heartbeats (GET /cluster/status).
 	board statusBoard
 	// skewAlarm is how many members the clock-skew alarm names (metrics).

@@ -207,7 +207,10 @@ func (a *Appliance) startStore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if peer != nil && a.cfg.PeerListen == "" {
+	if err := a.loadPeerAddress(); err != nil {
+		return err
+	}
+	if peer != nil && a.peerListen() == "" {
 		return errors.New("this node is a cluster member but has no peer address; start keywardend with the --peer-listen it had")
 	}
 	m, err := cluster.New(a.memberConfig(peer))

@@ -88,7 +88,7 @@ func (a *Appliance) GenerateClusterCA(ctx context.Context) ([]byte, error) {
 	// certificate has and its peer address.
 	leaf := a.TLS().Certificate().Leaf
 	ips := slices.Clone(leaf.IPAddresses)
-	if host, _, err := net.SplitHostPort(a.cfg.PeerListen); err == nil {
+	if host, _, err := net.SplitHostPort(a.peerListen()); err == nil {
 		ips = append(ips, net.ParseIP(host))
 	}
 	chain, err := issuePeerCert(caCert, key, leaf.PublicKey, leaf.Subject.CommonName, leaf.DNSNames, ips, now)
@@ -143,36 +143,9 @@ func (a *Appliance) SignPeerCSR(ctx context.Context, csrPEM []byte, ips []string
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: ipAddresses must name the node's peer address", api.ErrBadRequest)
 	}
-	caPEM, err := s.vault.Get(ctx, pathClusterCA)
-	if errors.Is(err, cluster.ErrNotFound) {
-		return nil, fmt.Errorf("%w: no cluster CA is set; generate one (POST /cluster/ca/generate)", api.ErrPrecondition)
-	}
+	caCert, caKey, err := a.clusterCAKey(ctx, s)
 	if err != nil {
 		return nil, err
-	}
-	keyItem, err := s.vault.Get(ctx, pathClusterCAKey)
-	if errors.Is(err, cluster.ErrNotFound) {
-		return nil, fmt.Errorf("%w: the cluster CA was set from outside and its key is not in the cluster; sign with that CA's key", api.ErrPrecondition)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer clear(keyItem.Value)
-	parsed, err := x509.ParsePKCS8PrivateKey(keyItem.Value)
-	if err != nil {
-		return nil, fmt.Errorf("decode the cluster CA key: %w", err)
-	}
-	caKey, ok := parsed.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("the cluster CA key is a %T, not a signing key", parsed)
-	}
-	cb, _ := pem.Decode(caPEM.Value)
-	if cb == nil {
-		return nil, errors.New("the stored cluster CA is not PEM")
-	}
-	caCert, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("decode the cluster CA: %w", err)
 	}
 	chain, err := issuePeerCert(caCert, caKey, csr.PublicKey, csr.Subject.CommonName, dnsNames, addrs, a.Now())
 	if err != nil {

@@ -216,7 +216,7 @@ func (a *Appliance) planJoin(ctx context.Context, req api.ClusterJoin, kit kitCo
 	if p.peer, err = a.peerIdentity(ownCA); err != nil {
 		return p, err
 	}
-	if own := "https://" + a.cfg.PeerListen; !slices.Equal(kit.PeerURLs, []string{own}) {
+	if own := "https://" + a.peerListen(); !slices.Equal(kit.PeerURLs, []string{own}) {
 		return p, fmt.Errorf("%w: the kit registers this node at %v, but it listens for peers at %s", api.ErrBadRequest, kit.PeerURLs, own)
 	}
 	if err := sameMembers(req.Members, kit.Members); err != nil {

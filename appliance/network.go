@@ -147,7 +147,19 @@ func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
 	}
 	a.netMu.Lock()
 	defer a.netMu.Unlock()
+	move, err := a.planPeerMove(ctx, c)
+	if err != nil {
+		return err
+	}
+	if move != nil {
+		if err := a.startPeerMove(ctx, move); err != nil {
+			return err
+		}
+	}
 	if err := a.storeNetwork(ctx, c); err != nil {
+		if move != nil {
+			err = fmt.Errorf("%w (the cluster peer address already moved to %s; set a configuration with that address)", err, move.to)
+		}
 		return err
 	}
 	a.netTry = nil // a plain change settles any try
@@ -155,6 +167,7 @@ func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
 		if err := m.Apply(context.Background(), c); err != nil {
 			a.log.Error("the network configuration was not applied; retrying in the background", "err", err)
 		}
+		a.settlePeerListener(context.Background())
 	})
 	return nil
 }
@@ -194,6 +207,11 @@ func (a *Appliance) TryNetwork(ctx context.Context, c netcfg.Config, timeout tim
 	}
 	a.netMu.Lock()
 	defer a.netMu.Unlock()
+	if move, err := a.planPeerMove(ctx, c); err != nil {
+		return "", time.Time{}, err
+	} else if move != nil {
+		return "", time.Time{}, fmt.Errorf("%w: this change moves the address the cluster peers reach this node on (%s to %s), which try mode cannot revert; apply it without try", api.ErrPrecondition, move.from, move.to)
+	}
 	if _, ok := m.Desired(); !ok {
 		cur, err := m.Current(ctx)
 		if err != nil {

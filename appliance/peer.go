@@ -25,7 +25,7 @@ const peerSealPath = "keywarden/peer-tls/v1"
 // problem wraps api.ErrPrecondition: the operator has to fix the certificate
 // or the configuration first.
 func (a *Appliance) peerIdentity(caPEM []byte) (*cluster.PeerTLS, error) {
-	if a.cfg.PeerListen == "" {
+	if a.peerListen() == "" {
 		return nil, fmt.Errorf("%w: this node has no peer address; start keywardend with --peer-listen HOST:PORT", api.ErrPrecondition)
 	}
 	id := a.TLS()
@@ -35,7 +35,7 @@ func (a *Appliance) peerIdentity(caPEM []byte) (*cluster.PeerTLS, error) {
 	}
 	p := &cluster.PeerTLS{Cert: id.CertPEM(), Key: key, CA: caPEM}
 	if err := a.memberConfig(p).Validate(); err != nil {
-		return nil, fmt.Errorf("%w: this node's TLS certificate cannot authenticate it to its peers: %v (the certificate must be signed by the cluster CA, allow server and client authentication, and name the peer address %s)", api.ErrPrecondition, err, a.cfg.PeerListen)
+		return nil, fmt.Errorf("%w: this node's TLS certificate cannot authenticate it to its peers: %v (the certificate must be signed by the cluster CA, allow server and client authentication, and name the peer address %s)", api.ErrPrecondition, err, a.peerListen())
 	}
 	return p, nil
 }
@@ -51,7 +51,7 @@ func (a *Appliance) memberConfig(peer *cluster.PeerTLS) cluster.Config {
 		Logger:  a.log.With("component", "etcd"),
 	}
 	if peer != nil {
-		c.PeerListen = a.cfg.PeerListen
+		c.PeerListen = a.peerListen()
 		c.PeerTLS = peer
 		c.StartWithoutQuorum = true
 	}
@@ -100,14 +100,15 @@ func (a *Appliance) loadPeer() (*cluster.PeerTLS, error) {
 	return &cluster.PeerTLS{Cert: f.Cert, Key: f.Key, CA: f.CA}, nil
 }
 
-// peerIdentityFixed refuses changes to the TLS identity and the cluster CA
-// while the store member authenticates its peers with them: the member would
-// go on presenting the old key and trusting the old CA (etcd reads them
-// once), so a rotated key would stay a valid peer credential. Rotating them
-// in a running cluster is not supported yet.
+// peerIdentityFixed refuses a new TLS key and a new cluster CA while the
+// store member authenticates its peers with them: the member would go on
+// presenting the old key and trusting the old CA, so a rotated key would
+// stay a valid peer credential. A new certificate for the same key is
+// allowed (see SetTLSCertificate); rotating keys and CAs in a running
+// cluster is not supported yet.
 func (a *Appliance) peerIdentityFixed() error {
 	if a.peered.Load() {
-		return fmt.Errorf("%w: this node's TLS identity and the cluster CA are its cluster peer identity, which cannot change while it listens for peers", api.ErrPrecondition)
+		return fmt.Errorf("%w: this node's TLS key and the cluster CA are its cluster peer identity, which cannot change while it listens for peers (a new certificate for the same key can be installed)", api.ErrPrecondition)
 	}
 	return nil
 }

@@ -122,23 +122,67 @@ func (a *Appliance) GenerateTLS(ctx context.Context, keyType string, bits int) e
 }
 
 // SetTLSCertificate implements api.Backend. The current identity is not
-// changed unless the new chain matches its key and is stored.
+// changed unless the new chain matches its key and is stored. On a node
+// with cluster peers the certificate is also the node's peer credential:
+// it must keep authenticating the node to them, and the store member
+// restarts to present it.
 func (a *Appliance) SetTLSCertificate(ctx context.Context, pemChain []byte) error {
-	if err := a.peerIdentityFixed(); err != nil {
-		return err
-	}
-	b, err := a.TLS().MarshalBinary()
+	id, err := a.withCertificate(ctx, pemChain)
 	if err != nil {
 		return err
 	}
-	id := new(tlsconf.Identity)
-	if err := id.UnmarshalResolve(b, a.resolveTLSKey(ctx)); err != nil {
+	if !a.peered.Load() {
+		return a.installTLS(ctx, id)
+	}
+	a.netMu.Lock() // the peer address must not move meanwhile
+	defer a.netMu.Unlock()
+	old := a.member.Config()
+	peer := &cluster.PeerTLS{Cert: id.CertPEM(), Key: old.PeerTLS.Key, CA: old.PeerTLS.CA}
+	if err := a.memberConfig(peer).Validate(); err != nil {
+		return fmt.Errorf("%w: this node has cluster peers and the certificate would not authenticate it to them: %v (it must be signed by the cluster CA, allow server and client authentication, and name the peer address %s)", api.ErrPrecondition, err, a.peerListen())
+	}
+	if err := a.savePeer(peer); err != nil {
 		return err
 	}
-	if err := id.SetCertificate(pemChain); err != nil {
-		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	if err := a.installTLS(ctx, id); err != nil {
+		return errors.Join(err, a.savePeer(old.PeerTLS))
 	}
-	return a.installTLS(ctx, id)
+	if err := a.member.Restart(ctx, a.memberConfig(peer)); err != nil {
+		return fmt.Errorf("the certificate is installed, but the store member did not restart with it: %w", err)
+	}
+	a.log.Info("the node's certificate was renewed; the store member presents it to its peers")
+	return a.awaitQuorum(ctx)
+}
+
+// awaitQuorum waits until a restarted store member serves again (it
+// restarts without waiting for its peers), so that the answer to the
+// change that restarted it is not followed by refusals.
+func (a *Appliance) awaitQuorum(ctx context.Context) error {
+	for !a.member.Ready() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the store member restarted but has not reached its peers yet: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// withCertificate returns the node's TLS identity with pemChain, which must
+// certify the identity's key, as its certificate.
+func (a *Appliance) withCertificate(ctx context.Context, pemChain []byte) (*tlsconf.Identity, error) {
+	b, err := a.TLS().MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	id := new(tlsconf.Identity)
+	if err := id.UnmarshalResolve(b, a.resolveTLSKey(ctx)); err != nil {
+		return nil, err
+	}
+	if err := id.SetCertificate(pemChain); err != nil {
+		return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	return id, nil
 }
 
 func (a *Appliance) installTLS(ctx context.Context, id *tlsconf.Identity) error {

@@ -136,9 +136,9 @@ func (m *Member) RecentLogs() []LogRecord { return m.logs.ring.records() }
 // Start starts etcd and returns once it serves requests, or when ctx ends.
 // A member of a cluster serves only once it has quorum, so Start blocks until
 // then, unless Config.StartWithoutQuorum allows otherwise; a joining member
-// returns once it has caught up with the cluster, as a learner. A lone
-// member moves its recorded peer URL onto the one it now advertises (see
-// adoptPeerURL).
+// returns once it has caught up with the cluster, as a learner. A member
+// that serves moves its recorded peer URL onto the one it now advertises
+// (see adoptPeerURL).
 //
 // On any failure Start stops everything it started, and a failed join also
 // removes the member data it created; a failed Start may be retried. A join

@@ -225,15 +225,16 @@ func (m *Member) UpdatePeerURLs(ctx context.Context, id uint64, urls []string) e
 	return nil
 }
 
-// adoptPeerURL moves a lone member's recorded peer URL onto the one it now
+// adoptPeerURL moves this member's recorded peer URL onto the one it now
 // advertises. etcd records a member's peer URL when the member is added and
 // never reads the configuration for it again, so without this a lone
 // appliance restarted with PeerListen would still send joiners to a port
-// nobody listens on. A member with peers, or one still waiting for quorum,
-// is only warned about: its peers could not reach it to agree to the
-// change, which is why UpdatePeerURLs must move it beforehand. It reads
-// etcd's own record, which for a member that serves is up to date (etcd
-// serves once it has applied its log) and otherwise good enough for a
+// nobody listens on. A member with peers normally has its URL moved with
+// UpdatePeerURLs before it moves (its peers dial the recorded URL); one
+// that moved without (a crash between the two) is moved here as soon as it
+// serves, which needs a quorum: until then it is only warned about. It
+// reads etcd's own record, which for a member that serves is up to date
+// (etcd serves once it has applied its log) and otherwise good enough for a
 // warning. It must not ask the cluster (Members): etcd refuses membership
 // RPCs on a learner, so a learner stopped before its promotion could then
 // never start again. m.mu must be held.
@@ -244,13 +245,20 @@ func (m *Member) adoptPeerURL(ctx context.Context, ready bool) error {
 	switch {
 	case self == nil || slices.Equal(self.PeerURLs, want):
 		return nil
-	case !ready || len(record.Members()) > 1:
+	case !ready || self.IsLearner:
 		m.logs.log.Warn("peer URL differs from the cluster's record; peers cannot reach this member",
 			"recorded", self.PeerURLs, "configured", want)
 		return nil
 	}
 	m.logs.log.Info("moving peer URL", "from", self.PeerURLs, "to", want)
-	return m.UpdatePeerURLs(ctx, m.ID(), want)
+	err := m.UpdatePeerURLs(ctx, m.ID(), want)
+	if err != nil && len(record.Members()) > 1 {
+		// The member serves its cluster anyway (it dials its peers); only
+		// a lone member is useless without its URL.
+		m.logs.log.Warn("peer URL differs from the cluster's record and could not be moved", "recorded", self.PeerURLs, "configured", want, "err", err)
+		return nil
+	}
+	return err
 }
 
 // retry runs op until it succeeds, fails with an error other than those in

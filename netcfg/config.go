@@ -71,6 +71,20 @@ func (p problems) Error() string {
 
 func (p problems) Unwrap() []error { return p }
 
+// Addresses returns the host addresses c gives the interface: the IPv4
+// address, then the IPv6 one if c has IPv6. It returns nil for an invalid c.
+func (c Config) Addresses() []netip.Addr {
+	s, err := c.parse()
+	if err != nil {
+		return nil
+	}
+	addrs := []netip.Addr{s.addr4.Addr()}
+	if s.addr6.IsValid() {
+		addrs = append(addrs, s.addr6.Addr())
+	}
+	return addrs
+}
+
 // Validate reports every problem with c at once, wrapped in ErrInvalid. It
 // has no side effects.
 func (c Config) Validate() error {

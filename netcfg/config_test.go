@@ -3,6 +3,7 @@ package netcfg
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -158,4 +159,23 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("canonical form of %+v parses to %+v, want %+v", c, s2, s)
 		}
 	})
+}
+
+func TestAddresses(t *testing.T) {
+	cases := []struct {
+		name string
+		c    Config
+		want string
+	}{
+		{"v4", Config{IPAddress: "192.0.2.7", Netmask: "255.255.255.0"}, "[192.0.2.7]"},
+		{"v4 and v6", Config{IPAddress: "192.0.2.7", Netmask: "255.255.255.0", IPv6: &IPv6Config{CIDR: "fd00::7/64"}}, "[192.0.2.7 fd00::7]"},
+		{"invalid", Config{IPAddress: "192.0.2.7", Netmask: "255.0.255.0"}, "[]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fmt.Sprint(tc.c.Addresses()); got != tc.want {
+				t.Errorf("Addresses() = %s, want %s", got, tc.want)
+			}
+		})
+	}
 }

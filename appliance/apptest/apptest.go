@@ -77,6 +77,7 @@ type Daemon struct {
 	t       testing.TB
 	bin     string
 	spawn   func(cmd *exec.Cmd) error
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	DataDir string
 	Addr    string // host:port of the API
 	URL     string // https://host:port/api/v1
@@ -110,13 +111,17 @@ type Options struct {
 	// cmd.Start. A test starts it from a thread inside another network
 	// namespace this way, which the child process inherits.
 	Spawn func(cmd *exec.Cmd) error
+	// Dial opens the test's connections to the daemon (the start-up wait
+	// and Client); nil means a plain TCP dialer. With Spawn it lets a test
+	// reach a daemon inside another network namespace.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Start runs keywardend and waits until its API answers. The daemon is
 // stopped, and must have exited cleanly, when the test ends.
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	d := &Daemon{t: t, bin: Binary(t), spawn: opts.Spawn, DataDir: opts.DataDir, Env: opts.Env, logs: &LogBuffer{}}
+	d := &Daemon{t: t, bin: Binary(t), spawn: opts.Spawn, dial: opts.Dial, DataDir: opts.DataDir, Env: opts.Env, logs: &LogBuffer{}}
 	if d.spawn == nil {
 		d.spawn = (*exec.Cmd).Start
 	}
@@ -164,7 +169,7 @@ func (d *Daemon) start(wait bool) {
 // waitServing polls /health/state until it answers.
 func (d *Daemon) waitServing(limit time.Duration) {
 	d.t.Helper()
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DialContext: d.dial}}
 	defer hc.CloseIdleConnections()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
@@ -291,7 +296,7 @@ func (d *Daemon) Logs() string { return d.logs.String() }
 // fetching it once (tests run on loopback).
 func (d *Daemon) Client(user, passphrase string) *client.Client {
 	d.t.Helper()
-	c, err := client.New(client.Options{URL: d.URL, User: user, Passphrase: passphrase, Insecure: true, Timeout: 30 * time.Second})
+	c, err := client.New(client.Options{URL: d.URL, User: user, Passphrase: passphrase, Insecure: true, Timeout: 30 * time.Second, DialContext: d.dial})
 	if err != nil {
 		d.t.Fatalf("client: %v", err)
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -42,6 +43,9 @@ type Options struct {
 	// MaxConns sizes the idle-connection pool and the TLS session cache;
 	// zero means DefaultMaxConns.
 	MaxConns int
+	// DialContext opens connections; nil means a plain TCP dialer. (Tests
+	// reach an appliance in another network namespace through it.)
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Client talks to one appliance as one user. It is safe for concurrent use.
@@ -67,7 +71,7 @@ func New(opts Options) (*Client, error) {
 		maxConns = DefaultMaxConns
 	}
 	tlsConf.ClientSessionCache = tls.NewLRUClientSessionCache(maxConns)
-	hc := &http.Client{Transport: newTransport(tlsConf, maxConns), Timeout: opts.Timeout}
+	hc := &http.Client{Transport: newTransport(tlsConf, maxConns, opts.DialContext), Timeout: opts.Timeout}
 	return &Client{base: base, user: opts.User, pass: opts.Passphrase, hc: hc}, nil
 }
 
@@ -129,11 +133,13 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 	return conf, nil
 }
 
-func newTransport(tlsConf *tls.Config, maxConns int) *http.Transport {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+func newTransport(tlsConf *tls.Config, maxConns int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
 	return &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         dialer.DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: 10 * time.Second,
 		// A custom TLSClientConfig disables HTTP/2 unless forced back on.

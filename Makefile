@@ -15,7 +15,8 @@ FUZZ_TARGETS := \
 	./appliance/keys:FuzzFromDER \
 	./appliance/keys:FuzzUnmarshalBinary \
 	./appliance/api:FuzzDecodeRequests \
-	./rot/tpm:FuzzParseBlob
+	./rot/tpm:FuzzParseBlob \
+	./appliance/backupfile:FuzzReader
 # Debian packages the tests need, as "command:package".
 TEST_DEPS := systemd-analyze:systemd openssl:openssl softhsm2-util:softhsm2 swtpm:swtpm swtpm_setup:swtpm-tools tpm2_pcrextend:tpm2-tools
 

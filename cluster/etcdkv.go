@@ -91,6 +91,43 @@ func (kv *etcdKV) List(ctx context.Context, prefix string) ([]Entry, error) {
 	return entries, nil
 }
 
+// Scan implements KV.Scan: the first page fixes the revision, the others
+// read at it, each from just after the last key seen.
+func (kv *etcdKV) Scan(ctx context.Context, prefix string, page int, fn func(Entry) error) (int64, error) {
+	if page <= 0 {
+		return 0, fmt.Errorf("scan prefix %q: page size %d, want at least 1", prefix, page)
+	}
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from, rev := prefix, int64(0)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(page)),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		var resp *clientv3.GetResponse
+		err := kv.do(ctx, readRetry, func(actx context.Context, c *clientv3.Client) (err error) {
+			resp, err = c.Get(actx, from, opts...)
+			return err
+		})
+		if err != nil {
+			return 0, storeError(ctx, fmt.Sprintf("scan prefix %q", prefix), err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, e := range resp.Kvs {
+			if err := fn(entry(e)); err != nil {
+				return rev, err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return rev, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
 // Txn applies ops atomically if every condition holds; otherwise it changes
 // nothing and returns an error wrapping ErrConflict. It is retried only when
 // it certainly was not applied (see writeRetry); an error wrapping

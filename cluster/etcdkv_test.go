@@ -264,3 +264,55 @@ func prefixedOps(p string, ops []Op) []Op {
 	}
 	return out
 }
+
+func TestScan(t *testing.T) {
+	t.Parallel()
+	kv := startMember(t, "").KV()
+	var want []string
+	for i := range 25 {
+		k := fmt.Sprintf("/s/%02d", i)
+		mustTxn(t, kv, Put(k, []byte(k)))
+		want = append(want, k)
+	}
+	mustTxn(t, kv, Put("/sx", []byte("outside")), Put("/r", []byte("outside")))
+	ctx := context.Background()
+
+	for _, page := range []int{1, 4, 25, 100} {
+		t.Run(fmt.Sprintf("page %d", page), func(t *testing.T) {
+			var got []string
+			added := false
+			rev, err := kv.Scan(ctx, "/s/", page, func(e Entry) error {
+				if string(e.Value) != e.Key {
+					t.Errorf("entry %q has value %q", e.Key, e.Value)
+				}
+				got = append(got, e.Key)
+				if !added { // written during the scan: not in its snapshot
+					added = true
+					late := fmt.Sprintf("/s/%02d-late-%d", 30, page)
+					mustTxn(t, kv, Put(late, []byte(late)))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("Scan: %v", err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("got keys %q, want %q", got, want)
+			}
+			if now, _ := kv.Revision(ctx); rev >= now {
+				t.Errorf("scan revision %d, want before the write made during it (now %d)", rev, now)
+			}
+		})
+		want = append(want, fmt.Sprintf("/s/%02d-late-%d", 30, page))
+		slices.Sort(want)
+	}
+
+	stop := errors.New("stop")
+	n := 0
+	if _, err := kv.Scan(ctx, "/s/", 3, func(Entry) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("Scan with a failing fn: err %v after %d entries, want %v after 1", err, n, stop)
+	}
+	if _, err := kv.Scan(ctx, "/s/", 0, func(Entry) error { return nil }); err == nil {
+		t.Error("Scan with page 0 succeeded")
+	}
+}

@@ -89,7 +89,7 @@ func (a *Appliance) backupKey(ctx context.Context, s *session) (keyring.Passphra
 	var h keyring.PassphraseHash
 	it, err := s.vault.Get(ctx, pathBackup)
 	if errors.Is(err, cluster.ErrNotFound) {
-		return h, fmt.Errorf("%w: no backup passphrase is set; set one first (PUT /config/backup-passphrase): the joiner kit is sealed under it", api.ErrPrecondition)
+		return h, fmt.Errorf("%w: no backup passphrase is set; set one first (PUT /config/backup-passphrase): backups and joiner kits are sealed under it", api.ErrPrecondition)
 	}
 	if err != nil {
 		return h, err

@@ -270,5 +270,51 @@ func (a *Appliance) Reboot(context.Context) error { return a.request(actReboot) 
 // Shutdown implements api.Backend.
 func (a *Appliance) Shutdown(context.Context) error { return a.request(actShutdown) }
 
-// FactoryReset implements api.Backend.
-func (a *Appliance) FactoryReset(context.Context) error { return a.request(actFactoryReset) }
+// FactoryReset implements api.Backend: a cluster member first leaves its
+// cluster, then the reset runs once the answer is written.
+func (a *Appliance) FactoryReset(ctx context.Context) error {
+	if len(a.actions) > 0 {
+		return fmt.Errorf("%w: another system action is already in progress", api.ErrPrecondition)
+	}
+	if err := a.leaveCluster(ctx); err != nil {
+		return err
+	}
+	return a.request(actFactoryReset)
+}
+
+// leaveCluster removes this node from its cluster, with its heartbeat and
+// node-local entries, before a factory reset erases its member. Without
+// quorum (Failed) it cannot: the reset goes ahead and the log names the
+// member the remaining ones must remove. Otherwise a failure refuses the
+// reset, so that no cluster is left waiting for a member that is gone.
+func (a *Appliance) leaveCluster(ctx context.Context) error {
+	if a.member == nil || !a.peered.Load() {
+		return nil
+	}
+	id := a.member.ID()
+	err := a.removeSelf(ctx, id)
+	if err == nil {
+		return nil
+	}
+	if st, _ := a.State(); st == api.Failed {
+		a.log.Error("factory reset without leaving the cluster (no quorum): remove this member from a remaining member (DELETE /cluster/members/{id})", "member", cluster.FormatMemberID(id), "err", err)
+		return nil
+	}
+	return fmt.Errorf("the node could not leave its cluster, so it was not reset (retry, or remove it from another member first): %w", err)
+}
+
+func (a *Appliance) removeSelf(ctx context.Context, id uint64) error {
+	members, err := a.member.Members(ctx)
+	if err != nil || len(members) <= 1 {
+		return err
+	}
+	ops := []cluster.Op{cluster.DeletePrefix(a.localPath("")), cluster.Delete(statusPrefix + cluster.FormatMemberID(id))}
+	if _, err := a.kv.Txn(ctx, nil, ops); err != nil {
+		return err
+	}
+	if err := a.member.Remove(ctx, id); err != nil {
+		return err
+	}
+	a.log.Warn("left the cluster for a factory reset", "member", cluster.FormatMemberID(id))
+	return nil
+}

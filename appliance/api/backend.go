@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/keystore"
@@ -57,6 +58,16 @@ type Backend interface {
 	SetBackupPassphrase(ctx context.Context, current, next string) error
 	UnattendedBoot(ctx context.Context) (bool, error)
 	SetUnattendedBoot(ctx context.Context, on bool) error
+
+	// Backup streams the backup of the cluster's data into w; errors
+	// before the first write are refusals, later ones leave w truncated.
+	Backup(ctx context.Context, w io.Writer) error
+	// SpoolBackup keeps an uploaded backup for Restore, which reads it
+	// twice; closing the result discards it.
+	SpoolBackup(ctx context.Context, r io.Reader) (io.ReadSeekCloser, error)
+	// Restore restores from a spooled backup: fully on an Unprovisioned
+	// appliance, users, namespaces and keys on an Operational one.
+	Restore(ctx context.Context, args RestoreArgs, file io.ReadSeeker) error
 
 	// ClusterMembers lists the members of the store cluster.
 	ClusterMembers(ctx context.Context) ([]ClusterMember, error)

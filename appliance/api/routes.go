@@ -101,8 +101,10 @@ func (s *Server) routes() []route {
 		op("PUT", "/config/time", admin, true, "", handleSetTime),
 
 		op("GET", "/system/info", admin, true, typeJSON, handleSystemInfo),
+		op("POST", "/system/backup", []users.Role{users.Backup}, true, typeOcts, handleBackup),
+		{method: "POST", path: "/system/restore", states: []State{Unprovisioned, Operational}, access: adminWhenOperational, rootOnly: true, handle: handleRestore},
 		{method: "POST", path: "/system/reboot", states: []State{Operational, Failed}, access: destructive, rootOnly: true, handle: handleReboot},
 		{method: "POST", path: "/system/shutdown", states: []State{Operational, Locked, Failed}, access: destructive, rootOnly: true, handle: handleShutdown},
-		{method: "POST", path: "/system/factory-reset", states: []State{Operational, Failed}, access: destructive, rootOnly: true, handle: handleFactoryReset},
+		{method: "POST", path: "/system/factory-reset", states: []State{Operational, Locked, Failed}, access: destructive, rootOnly: true, handle: handleFactoryReset},
 	}
 }

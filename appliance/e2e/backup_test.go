@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keywarden/keywarden/appliance/apptest"
+	"github.com/keywarden/keywarden/appliance/client"
+	"github.com/keywarden/keywarden/rot/tpm/tpmtest"
+)
+
+const backupUserPass = "backup-User-Pass-77"
+
+// backupSource is a provisioned appliance with a backup passphrase, a
+// Backup user, an operator, a namespace with a user, generated keys and an
+// imported key whose private scalar the test knows.
+type backupSource struct {
+	d        *apptest.Daemon
+	cases    []signCase
+	importer *ecdsa.PrivateKey
+}
+
+func newBackupSource(t *testing.T, d *apptest.Daemon) *backupSource {
+	t.Helper()
+	provision(t, d)
+	ctx := apptest.Context(t)
+	admin := d.Client("admin", adminPass)
+	if err := admin.SetBackupPassphrase(ctx, client.PassphraseChange{NewPassphrase: backupPass}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []struct{ id, role, pass string }{{"bk", "Backup", backupUserPass}, {"op1", "Operator", operatorPass}} {
+		if err := admin.AddUser(ctx, u.id, client.NewUser{RealName: u.id, Role: client.UserRole(u.role), Passphrase: u.pass}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := admin.AddUser(ctx, "ns1~admin", client.NewUser{RealName: "NS admin", Role: "Administrator", Passphrase: adminPass}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.AddNamespace(ctx, "ns1"); err != nil {
+		t.Fatal(err)
+	}
+	src := &backupSource{d: d}
+	for _, sc := range signCases() {
+		sc.id = "bk" + string(sc.gen.Type)
+		sc.gen.ID = sc.id
+		if _, err := admin.GenerateKey(ctx, sc.gen); err != nil {
+			t.Fatalf("generate %s: %v", sc.id, err)
+		}
+		src.cases = append(src.cases, sc)
+	}
+	var err error
+	if src.importer, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(src.importer)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if _, err := admin.ImportKeyPEM(ctx, "imported", client.KeyImportArguments{Mechanisms: []client.KeyMechanism{"ECDSA_Signature"}}, keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// backup takes a backup as the Backup user and writes it into dir.
+func (s *backupSource) backup(t *testing.T, dir string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	n, err := s.d.Client("bk", backupUserPass).Backup(apptest.Context(t), &buf)
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	if n != int64(buf.Len()) || n == 0 {
+		t.Fatalf("backup reported %d bytes, wrote %d", n, buf.Len())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "backup.bin"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func restore(t *testing.T, c *client.Client, pass string, file []byte) error {
+	t.Helper()
+	return c.Restore(apptest.Context(t), client.RestoreArgs{BackupPassphrase: pass, SystemTime: time.Now().UTC()}, bytes.NewReader(file))
+}
+
+// TestBackupRestore backs up an appliance with the soft root of trust and
+// restores it on a fresh one whose root of trust is a TPM: same keys, users
+// and namespaces. Bad files change nothing.
+func TestBackupRestore(t *testing.T) {
+	a := newBackupSource(t, apptest.Start(t, apptest.Options{}))
+	ctx := apptest.Context(t)
+	_, err := a.d.Client("admin", adminPass).Backup(ctx, new(bytes.Buffer))
+	wantStatus(t, "backup as an Administrator", err, http.StatusForbidden)
+	dir := t.TempDir()
+	file := a.backup(t, dir)
+	scalar, _ := a.importer.Bytes()
+	der, _ := x509.MarshalPKCS8PrivateKey(a.importer)
+	assertNoSecretsIn(t, dir, unlockPass, adminPass, operatorPass, backupPass, backupUserPass, string(der), string(scalar))
+
+	b := apptest.Start(t, apptest.Options{Args: []string{"--rot", "tpm", "--tpm-device", tpmtest.Start(t), "--tpm-pcrs", "16"}})
+	anon := b.Client("", "")
+	badFiles(t, b, file)
+	if err := restore(t, anon, backupPass, file); err != nil {
+		t.Fatalf("restore on a fresh appliance: %v\n%s", err, b.Logs())
+	}
+	waitStateWithin(t, b, "Locked", 10*time.Second)
+	if err := anon.Unlock(ctx, unlockPass); err != nil {
+		t.Fatalf("unlock the restored appliance with the original unlock passphrase: %v", err)
+	}
+	for _, sc := range a.cases {
+		signAndVerify(t, b.Client("op1", operatorPass), a.d.Client("admin", adminPass), sc)
+	}
+	signAndVerify(t, b.Client("op1", operatorPass), a.d.Client("admin", adminPass), signCase{id: "imported", mode: "ECDSA", msg: signCases()[0].msg})
+	badmin := b.Client("admin", adminPass)
+	if got, err := badmin.Namespaces(ctx); err != nil || !slices.Contains(got, "ns1") {
+		t.Errorf("namespaces after the restore: %v, %v; want ns1", got, err)
+	}
+	if got, err := badmin.Users(ctx); err != nil || !slices.Contains(got, "bk") || !slices.Contains(got, "ns1~admin") {
+		t.Errorf("users after the restore: %v, %v; want bk and ns1~admin", got, err)
+	}
+	// Restored once, the store is no longer empty: a second full restore
+	// (after a lock, as anyone) is not possible, a partial one is.
+	if err := restore(t, badmin, backupPass, file); err != nil {
+		t.Errorf("partial restore of the same backup: %v", err)
+	}
+}
+
+// badFiles sends every kind of bad backup to the Unprovisioned appliance d:
+// each is 400 and leaves d Unprovisioned with nothing written (the full
+// restore that follows needs an empty store) and nothing spooled.
+func badFiles(t *testing.T, d *apptest.Daemon, file []byte) {
+	t.Helper()
+	anon := d.Client("", "")
+	tampered := bytes.Clone(file)
+	tampered[len(tampered)/2] ^= 0x01
+	cases := []struct {
+		name, pass string
+		file       []byte
+		msg        string
+	}{
+		{"tampered byte", backupPass, tampered, "modified or corrupted"},
+		{"truncated", backupPass, file[:len(file)*2/3], "truncated"},
+		{"wrong passphrase", "not-the-Backup-pass", file, "wrong backup passphrase"},
+		{"garbage", backupPass, bytes.Repeat([]byte("garbage!"), 4096), "not a"},
+		{"empty", backupPass, nil, "not a"},
+		{"last byte cut", backupPass, file[:len(file)-1], "truncated"},
+	}
+	for _, tc := range cases {
+		err := restore(t, anon, tc.pass, tc.file)
+		wantStatus(t, "restore a "+tc.name+" backup", err, http.StatusBadRequest)
+		if !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("restore a %s backup: %q does not say %q", tc.name, err, tc.msg)
+		}
+		if st, err := anon.State(apptest.Context(t)); err != nil || st != "Unprovisioned" {
+			t.Fatalf("after a %s backup: state %q, %v; want Unprovisioned", tc.name, st, err)
+		}
+	}
+	entries, err := os.ReadDir(d.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".restore") {
+			t.Errorf("a spooled upload was left in the data directory: %s", e.Name())
+		}
+	}
+}

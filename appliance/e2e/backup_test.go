@@ -175,3 +175,71 @@ func badFiles(t *testing.T, d *apptest.Daemon, file []byte) {
 		}
 	}
 }
+
+// TestClusterBackupRestore restores into a cluster: a partial restore on
+// one node is seen on the other, a backup of another domain is refused with
+// the reason, and a factory reset makes a member leave the cluster first.
+func TestClusterBackupRestore(t *testing.T) {
+	c := formCluster(t, 2)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	ctx := apptest.Context(t)
+	admin1, admin2 := n1.admin(t), n2.admin(t)
+	if err := admin1.AddUser(ctx, "bk", client.NewUser{RealName: "bk", Role: "Backup", Passphrase: backupUserPass}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin1.AddUser(ctx, "op1", client.NewUser{RealName: "op", Role: "Operator", Passphrase: operatorPass}); err != nil {
+		t.Fatal(err)
+	}
+	sc := signCases()[0]
+	sc.gen.ID, sc.id = "kept", "kept"
+	if _, err := admin1.GenerateKey(ctx, sc.gen); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := n2.Client("bk", backupUserPass).Backup(ctx, &buf); err != nil {
+		t.Fatalf("backup from node 2: %v", err)
+	}
+	file := buf.Bytes()
+
+	// Deleted on node 1, restored on node 2, usable on node 1 at once.
+	if err := admin1.DeleteKey(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Clone(file)
+	tampered[len(tampered)-20] ^= 0x80
+	wantStatus(t, "partial restore of a tampered backup", restore(t, admin2, backupPass, tampered), http.StatusBadRequest)
+	if _, err := admin1.KeyPublicPEM(ctx, "kept"); client.StatusCode(err) != http.StatusNotFound {
+		t.Fatalf("a refused restore brought the key back (%v)", err)
+	}
+	if err := restore(t, admin2, backupPass, file); err != nil {
+		t.Fatalf("partial restore on node 2: %v", err)
+	}
+	signAndVerify(t, n1.Client("op1", operatorPass), admin1, sc)
+
+	// A backup of an appliance provisioned on its own is another domain.
+	other := newBackupSource(t, apptest.Start(t, apptest.Options{}))
+	err := restore(t, admin2, backupPass, other.backup(t, t.TempDir()))
+	wantStatus(t, "restore another domain's backup into the cluster", err, http.StatusBadRequest)
+	if !strings.Contains(err.Error(), "another domain") || !strings.Contains(err.Error(), "this cluster") {
+		t.Errorf("the refusal does not give the reason: %v", err)
+	}
+
+	// Factory reset of node 2 while Locked: authenticated with the unlock
+	// passphrase, and node 2 leaves the cluster first.
+	if err := admin2.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "factory reset of a Locked node without credentials", n2.Client("", "").FactoryReset(ctx), http.StatusUnauthorized)
+	wantStatus(t, "factory reset with a wrong passphrase", n2.Client("x", "wrong-Unlock-pass").FactoryReset(ctx), http.StatusUnauthorized)
+	if err := n2.Client("x", unlockPass).FactoryReset(ctx); err != nil {
+		t.Fatalf("factory reset of node 2: %v", err)
+	}
+	waitStateWithin(t, n2.Daemon, "Unprovisioned", 30*time.Second)
+	if members, err := admin1.ClusterMembers(ctx); err != nil || len(members) != 1 {
+		t.Fatalf("members after node 2's reset: %v, %v; want node 1 alone", members, err)
+	}
+	sc.gen.ID, sc.id = "after-reset", "after-reset"
+	if _, err := admin1.GenerateKey(ctx, sc.gen); err != nil {
+		t.Fatalf("write on node 1 after node 2 left: %v", err)
+	}
+}

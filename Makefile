@@ -71,7 +71,7 @@ bench: build
 	$(GO) test -run '^$$' -bench 'BootToReady' -benchtime 5x ./appliance/e2e
 	$(GO) test -run '^$$' -bench 'Seal|Unseal' -benchtime 50x ./rot/tpm
 	$(GO) test -run '^$$' -bench 'Seal|Unseal' -benchtime 200x ./rot/pkcs11
-	KEYWARDEN_BIN=$(CURDIR)/$(BIN)/keywardend $(GO) test -run '^$$' -bench 'Cluster' -benchtime 1x -timeout 30m ./appliance/e2e
+	KEYWARDEN_BIN=$(CURDIR)/$(BIN)/keywardend $(GO) test -run '^$$' -bench 'Cluster|Backup' -benchtime 1x -timeout 30m ./appliance/e2e
 
 # chaos: the cluster chaos run of make test (60 s), for longer. CHAOS_TIME=30m make chaos
 CHAOS_TIME ?= 10m

@@ -288,6 +288,16 @@ func (d *Daemon) WaitExit(limit time.Duration) error {
 	}
 }
 
+// PID returns the process ID of the running daemon (0 when stopped).
+func (d *Daemon) PID() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
 // Logs returns everything the daemon wrote so far.
 func (d *Daemon) Logs() string { return d.logs.String() }
 

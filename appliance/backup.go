@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,13 +99,24 @@ func (a *Appliance) Backup(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("start the backup: %w", err)
 	}
 	_, err = a.kv.Scan(ctx, storeRoot, backupPage, func(e cluster.Entry) error {
-		if !inBackup(e.Key) {
+		// Restored node configuration not yet imported is another node's:
+		// the backup carries this node's (below).
+		if !inBackup(e.Key) || strings.HasPrefix(e.Key, nodeConfigPrefix) {
 			return nil
 		}
 		return bw.Add(e.Key, e.Value)
 	})
 	if err != nil {
 		return fmt.Errorf("back up the store: %w", err)
+	}
+	nodeConfig, err := a.backupNodeConfig(ctx, s)
+	if err != nil {
+		return fmt.Errorf("back up this node's configuration: %w", err)
+	}
+	for _, e := range nodeConfig {
+		if err := bw.Add(e.Key, e.Value); err != nil {
+			return err
+		}
 	}
 	if err := bw.Close(); err != nil {
 		return err
@@ -260,7 +272,7 @@ func (a *Appliance) checkBackup(file io.ReadSeeker, key []byte, s *session) (res
 		if err != nil {
 			return plan, backupError(err)
 		}
-		if !inBackup(k) {
+		if !inBackup(k) || (strings.HasPrefix(k, nodeConfigPrefix) && !slices.Contains(portableLocal, strings.TrimPrefix(k, nodeConfigPrefix))) {
 			return plan, fmt.Errorf("%w: the backup holds an entry outside the store's backed-up part (%q)", api.ErrBadRequest, k)
 		}
 		switch k {

@@ -256,7 +256,11 @@ func (a *Appliance) Unlock(ctx context.Context, passphrase string) error {
 		return fmt.Errorf("%w: the appliance is %s, not Locked", api.ErrPrecondition, st)
 	}
 	a.log.Info("appliance unlocked")
-	return a.openSession(key)
+	if err := a.openSession(key); err != nil {
+		return err
+	}
+	a.importNodeConfig(ctx)
+	return nil
 }
 
 // Lock implements api.Backend.

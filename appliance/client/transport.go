@@ -35,6 +35,10 @@ type request struct {
 	contentType string
 	body        []byte
 	accept      string
+	// stream, when set, is sent instead of body as it is read, for uploads
+	// too large to hold in memory. It cannot be replayed, so net/http never
+	// retries such a request.
+	stream io.Reader
 }
 
 // send performs r and returns the response of a 2xx answer with its body
@@ -48,7 +52,10 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		target += "?" + r.query.Encode()
 	}
 	var body io.Reader
-	if r.body != nil {
+	switch {
+	case r.stream != nil:
+		body = r.stream
+	case r.body != nil:
 		// A bytes.Reader lets net/http replay the body on a retried request.
 		body = bytes.NewReader(r.body)
 	}

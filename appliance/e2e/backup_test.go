@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,6 +102,15 @@ func TestBackupRestore(t *testing.T) {
 	ctx := apptest.Context(t)
 	_, err := a.d.Client("admin", adminPass).Backup(ctx, new(bytes.Buffer))
 	wantStatus(t, "backup as an Administrator", err, http.StatusForbidden)
+	// Node-local configuration travels too: log forwarding and the TLS
+	// identity (so a replacement answers with the same certificate).
+	logCfg := `{"ipAddress":"127.0.0.1","port":5514,"logLevel":"warning"}`
+	putLog := rawReq{method: "PUT", path: "/config/logging", user: "admin", pass: adminPass, ctype: "application/json", body: logCfg}
+	newRaw(t, a.d, net.IPv4(127, 0, 10, 2)).do(t, putLog).want(t, "set log forwarding", http.StatusNoContent)
+	certA, err := a.d.Client("admin", adminPass).TLSCert(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	file := a.backup(t, dir)
 	scalar, _ := a.importer.Bytes()
@@ -122,6 +132,13 @@ func TestBackupRestore(t *testing.T) {
 	}
 	signAndVerify(t, b.Client("op1", operatorPass), a.d.Client("admin", adminPass), signCase{id: "imported", mode: "ECDSA", msg: signCases()[0].msg})
 	badmin := b.Client("admin", adminPass)
+	if certB, err := badmin.TLSCert(ctx); err != nil || !bytes.Equal(firstPEM(t, certB), firstPEM(t, certA)) {
+		t.Errorf("the restored appliance does not have the original's TLS certificate (%v)", err)
+	}
+	getLog := rawReq{method: "GET", path: "/config/logging", user: "admin", pass: adminPass}
+	if r := newRaw(t, b, net.IPv4(127, 0, 10, 3)).do(t, getLog); string(r.body) != logCfg {
+		t.Errorf("log forwarding after the restore: %s, want %s", r.body, logCfg)
+	}
 	if got, err := badmin.Namespaces(ctx); err != nil || !slices.Contains(got, "ns1") {
 		t.Errorf("namespaces after the restore: %v, %v; want ns1", got, err)
 	}

@@ -12,6 +12,8 @@ func commands() []*command {
 		{name: "info", summary: "print vendor and product", run: cmdInfo},
 		{name: "random", args: "LENGTH [--out FILE]", summary: "get LENGTH random bytes (base64, or raw to --out)", run: cmdRandom},
 		{name: "metrics", summary: "print the appliance metrics", run: cmdMetrics},
+		{name: "backup", args: "--out FILE [--force]", summary: backupSummary, run: cmdBackup},
+		{name: "restore", args: "--file FILE [--system-time RFC3339-TIME] [--backup-passphrase-file FILE]", summary: restoreSummary, run: cmdRestore},
 		{name: "users", summary: "manage user accounts", subs: userCommands()},
 		{name: "namespaces", summary: "manage namespaces", subs: namespaceCommands()},
 		{name: "keys", summary: "manage keys and use them", subs: keyCommands()},

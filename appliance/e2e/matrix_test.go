@@ -137,7 +137,11 @@ var referenceTable = []endpoint{
 	// Keywarden deviation: shutdown is authenticated in every state, so an
 	// Unprovisioned appliance (which has no credentials) refuses it (412).
 	{"POST", "/system/shutdown", roles(Administrator), states(Operational, Locked, Failed), true},
-	{"POST", "/system/factory-reset", roles(Administrator), states(Operational, Failed), true},
+	// Keywarden deviation: factory reset is offered while Locked too,
+	// authenticated with the unlock passphrase as in Failed.
+	{"POST", "/system/factory-reset", roles(Administrator), states(Operational, Locked, Failed), true},
+	{"POST", "/system/backup", roles(Backup), states(Operational), true},
+	{"POST", "/system/restore", roles(Administrator, Public), states(Operational, Unprovisioned), true},
 }
 
 // sideEffect rows are not called with credentials that would let them run;

@@ -76,6 +76,9 @@ type Appliance struct {
 	// movedPeer is the peer address a network change moved this node to
 	// (stored in the data directory; it overrides --peer-listen), or nil.
 	movedPeer atomic.Pointer[string]
+	// restoring is set while a restore holds its spooled upload: one at a
+	// time, so that uploads cannot fill the data directory.
+	restoring atomic.Bool
 	// board holds the members' heartbeats (GET /cluster/status).
 	board statusBoard
 	// skewAlarm is how many members the clock-skew alarm names (metrics).

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keywarden/keywarden/appliance/api"
@@ -17,6 +18,7 @@ import (
 	"github.com/keywarden/keywarden/appliance/keystore"
 	"github.com/keywarden/keywarden/appliance/users"
 	"github.com/keywarden/keywarden/cluster"
+	"golang.org/x/sys/unix"
 )
 
 // A backup is the cluster's store as it is at one revision: every entry
@@ -36,8 +38,17 @@ const (
 	restoreBatch      = 64
 	restoreBatchBytes = 512 << 10
 	// maxBackupSize bounds an uploaded backup, which is spooled to the
-	// data directory.
-	maxBackupSize = 8 << 30
+	// data directory: the store holds at most 2 GiB (etcd's quota), so a
+	// larger backup could never be restored.
+	maxBackupSize = 2 << 30
+	// spoolReserve is the free space a spooled upload must leave in the data
+	// directory, which the store shares.
+	spoolReserve = 512 << 20
+	// maxEntryBytes bounds one restored entry: etcd refuses requests over
+	// 1.5 MiB, and stored values are far smaller.
+	maxEntryBytes = 1 << 20
+	// maxRestoreBytes bounds what a restore writes, below the store's quota.
+	maxRestoreBytes = 1536 << 20
 )
 
 // notBackedUp are the store prefixes a backup leaves out: node-local
@@ -77,9 +88,21 @@ const backupFormat = "keywarden-store"
 // written; a failure later leaves w with a truncated file, which any
 // reader refuses.
 func (a *Appliance) Backup(ctx context.Context, w io.Writer) error {
+	// The node configuration is sealed under the domain key first, while a
+	// Lock (which clears that key) cannot interleave.
+	a.opMu.Lock()
 	s := a.currentSession()
+	var nodeConfig []cluster.Entry
+	var err error
+	if s != nil {
+		nodeConfig, err = a.backupNodeConfig(ctx, s)
+	}
+	a.opMu.Unlock()
 	if s == nil {
 		return fmt.Errorf("%w: the appliance is not Operational", api.ErrPrecondition)
+	}
+	if err != nil {
+		return fmt.Errorf("back up this node's configuration: %w", err)
 	}
 	h, err := a.backupKey(ctx, s)
 	if err != nil {
@@ -98,25 +121,38 @@ func (a *Appliance) Backup(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("start the backup: %w", err)
 	}
-	_, err = a.kv.Scan(ctx, storeRoot, backupPage, func(e cluster.Entry) error {
-		// Restored node configuration not yet imported is another node's:
-		// the backup carries this node's (below).
+	// Entries go out in key order (restores refuse anything else, which
+	// rules out duplicates); this node's configuration takes its place in
+	// that order.
+	addNodeConfig := func() error {
+		for _, e := range nodeConfig {
+			if err := bw.Add(e.Key, e.Value); err != nil {
+				return err
+			}
+		}
+		nodeConfig = nil
+		return nil
+	}
+	_, err = a.kv.Scan(ctx, storeRoot, rev, backupPage, func(e cluster.Entry) error {
+		// Restored node configuration not yet imported is another node's.
 		if !inBackup(e.Key) || strings.HasPrefix(e.Key, nodeConfigPrefix) {
 			return nil
 		}
+		if e.Key > nodeConfigPrefix {
+			if err := addNodeConfig(); err != nil {
+				return err
+			}
+		}
 		return bw.Add(e.Key, e.Value)
 	})
+	if err == nil {
+		err = addNodeConfig()
+	}
 	if err != nil {
 		return fmt.Errorf("back up the store: %w", err)
 	}
-	nodeConfig, err := a.backupNodeConfig(ctx, s)
-	if err != nil {
-		return fmt.Errorf("back up this node's configuration: %w", err)
-	}
-	for _, e := range nodeConfig {
-		if err := bw.Add(e.Key, e.Value); err != nil {
-			return err
-		}
+	if a.currentSession() != s {
+		return fmt.Errorf("%w: the appliance was locked during the backup", api.ErrPrecondition)
 	}
 	if err := bw.Close(); err != nil {
 		return err
@@ -125,22 +161,33 @@ func (a *Appliance) Backup(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// SpoolBackup implements api.Backend: it copies an uploaded backup into an
-// unnamed file in the data directory (it holds only ciphertext), so that a
-// restore can read it twice, once to authenticate all of it and once to
-// apply it. The file disappears when closed, or with the process.
+// SpoolBackup implements api.Backend: it copies an uploaded backup into a
+// file without a name in the data directory (O_TMPFILE: it holds only
+// ciphertext, and vanishes when closed, or with the process, whatever
+// happens), so that a restore can read it twice: once to authenticate and
+// check all of it, once to apply it. One restore runs at a time (409
+// otherwise), and the upload must leave spoolReserve free.
 func (a *Appliance) SpoolBackup(ctx context.Context, r io.Reader) (io.ReadSeekCloser, error) {
-	f, err := os.CreateTemp(a.cfg.DataDir, ".restore-*")
+	if !a.restoring.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("%w: another restore is in progress", api.ErrConflict)
+	}
+	f, err := a.spool(r)
+	if err != nil {
+		a.restoring.Store(false)
+		return nil, err
+	}
+	return &spooled{File: f, done: func() { a.restoring.Store(false) }}, nil
+}
+
+func (a *Appliance) spool(r io.Reader) (*os.File, error) {
+	fd, err := unix.Open(a.cfg.DataDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spool the backup: %w", err)
 	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("spool the backup: %w", err)
-	}
-	n, err := io.Copy(f, io.LimitReader(r, maxBackupSize+1))
+	f := os.NewFile(uintptr(fd), "restore upload")
+	n, err := io.Copy(&spaceGuard{f: f, dir: a.cfg.DataDir}, io.LimitReader(r, maxBackupSize+1))
 	if err == nil && n > maxBackupSize {
-		err = fmt.Errorf("%w: the backup file is larger than %d GiB", api.ErrBadRequest, maxBackupSize>>30)
+		err = fmt.Errorf("%w: the backup file is larger than %d GiB, more than the store can hold", api.ErrTooLarge, maxBackupSize>>30)
 	}
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
@@ -152,6 +199,43 @@ func (a *Appliance) SpoolBackup(ctx context.Context, r io.Reader) (io.ReadSeekCl
 	return f, nil
 }
 
+// spooled is a spooled upload; closing it ends the restore's turn.
+type spooled struct {
+	*os.File
+	done func()
+	once sync.Once
+}
+
+func (s *spooled) Close() error {
+	err := s.File.Close()
+	s.once.Do(s.done)
+	return err
+}
+
+// spaceGuard refuses writes that would leave less than spoolReserve free
+// in dir, checking every 16 MiB.
+type spaceGuard struct {
+	f       *os.File
+	dir     string
+	unknown int64 // bytes written since the last check
+}
+
+func (g *spaceGuard) Write(p []byte) (int, error) {
+	if g.unknown == 0 || g.unknown+int64(len(p)) > 16<<20 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(g.dir, &st); err != nil {
+			return 0, err
+		}
+		if free := int64(st.Bavail) * st.Bsize; free-int64(len(p)) < spoolReserve {
+			return 0, fmt.Errorf("%w: the data directory has too little free space to take the backup file (%d MiB free, %d MiB must stay free)", api.ErrTooLarge, free>>20, spoolReserve>>20)
+		}
+		g.unknown = 0
+	}
+	n, err := g.f.Write(p)
+	g.unknown += int64(n)
+	return n, err
+}
+
 // Restore implements api.Backend. The whole file is authenticated and
 // checked before anything changes: a truncated, altered or foreign file,
 // or a wrong passphrase, is refused with the appliance exactly as it was.
@@ -160,24 +244,29 @@ func (a *Appliance) SpoolBackup(ctx context.Context, r io.Reader) (io.ReadSeekCl
 // Operational one it restores users, namespaces and keys, and only from a
 // backup of the same domain (the values are sealed under its key).
 func (a *Appliance) Restore(ctx context.Context, args api.RestoreArgs, file io.ReadSeeker) error {
-	a.opMu.Lock()
-	defer a.opMu.Unlock()
-	st, _ := a.State()
-	var s *session
-	switch st {
-	case api.Unprovisioned:
-	case api.Operational:
-		if s = a.currentSession(); s == nil {
-			return fmt.Errorf("%w: the appliance was locked during the restore", api.ErrPrecondition)
-		}
-	default:
-		return fmt.Errorf("%w: a restore needs an Unprovisioned or Operational appliance, this one is %s", api.ErrPrecondition, st)
-	}
+	// The key is derived before the state lock, so that a slow derivation
+	// (an upload's own parameters) cannot hold up provisioning or unlocking.
 	key, err := backupKeyFor(file, args.BackupPassphrase)
 	if err != nil {
 		return err
 	}
 	defer clear(key)
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	st, _ := a.State()
+	var s *session
+	switch {
+	case st == api.Unprovisioned && !args.Authenticated:
+	case st == api.Operational && args.Authenticated:
+		if s = a.currentSession(); s == nil {
+			return fmt.Errorf("%w: the appliance was locked during the restore", api.ErrPrecondition)
+		}
+	default:
+		// Also a request admitted in one state that finds another (an
+		// anonymous upload to an Unprovisioned appliance that became
+		// Operational meanwhile): its admission does not hold any more.
+		return fmt.Errorf("%w: the appliance is %s; a restore needs an Unprovisioned appliance (no credentials) or an Operational one (an Administrator); send it again", api.ErrPrecondition, st)
+	}
 	plan, err := a.checkBackup(file, key, s)
 	if err != nil {
 		return err
@@ -197,8 +286,11 @@ func backupKeyFor(file io.ReadSeeker, passphrase string) ([]byte, error) {
 	}
 	h := o.Header()
 	p := keyring.KDFParams{Time: h.KDF.Time, MemoryKiB: h.KDF.MemoryKiB, Threads: h.KDF.Threads}
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: the backup asks for key derivation parameters this appliance does not accept: %v", api.ErrBadRequest, err)
+	// No costlier than what appliances use themselves: an anonymous upload
+	// must not buy more work than a real backup asks for.
+	top := keyring.DefaultKDF
+	if err := p.Validate(); err != nil || p.Time > top.Time || p.MemoryKiB > top.MemoryKiB || p.Threads > top.Threads {
+		return nil, fmt.Errorf("%w: the backup asks for key derivation parameters this appliance does not use (%+v)", api.ErrBadRequest, p)
 	}
 	return keyring.Derive(passphrase, h.Salt, p)
 }
@@ -250,9 +342,13 @@ type restorePlan struct {
 }
 
 // checkBackup reads the whole backup, authenticating every chunk, and
-// checks its contents: only entries a backup holds, a domain check and an
-// unlock slot, and for a partial restore (s not nil) a domain check that
-// this appliance's domain key opens.
+// checks what a restore would write, so that the store cannot refuse it
+// midway: entries in strictly ascending key order (no duplicates), only
+// entries a backup holds, none larger than the store takes, not more than
+// it holds, a domain key check and a well-formed unlock slot. For a partial
+// restore (s not nil) every entry it would write must be sealed under this
+// appliance's domain key: written by this domain, not merely by someone
+// with the backup passphrase.
 func (a *Appliance) checkBackup(file io.ReadSeeker, key []byte, s *session) (restorePlan, error) {
 	var plan restorePlan
 	r, err := readBackup(file, key)
@@ -262,8 +358,9 @@ func (a *Appliance) checkBackup(file io.ReadSeeker, key []byte, s *session) (res
 	if err := json.Unmarshal(r.Meta(), &plan.meta); err != nil || plan.meta.Format != backupFormat {
 		return plan, fmt.Errorf("%w: the backup's metadata is not a Keywarden store backup", api.ErrBadRequest)
 	}
-	var check []byte
-	hasSlot := false
+	var check, slot []byte
+	var prev string
+	var total int64
 	for {
 		k, v, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -272,19 +369,32 @@ func (a *Appliance) checkBackup(file io.ReadSeeker, key []byte, s *session) (res
 		if err != nil {
 			return plan, backupError(err)
 		}
-		if !inBackup(k) || (strings.HasPrefix(k, nodeConfigPrefix) && !slices.Contains(portableLocal, strings.TrimPrefix(k, nodeConfigPrefix))) {
-			return plan, fmt.Errorf("%w: the backup holds an entry outside the store's backed-up part (%q)", api.ErrBadRequest, k)
+		if err := checkEntry(k, v, prev); err != nil {
+			return plan, err
+		}
+		if s != nil && partial(k) {
+			plain, err := s.vault.Open(k, v)
+			if err != nil {
+				return plan, a.foreignDomain()
+			}
+			clear(plain)
 		}
 		switch k {
 		case pathDomainCheck:
 			check = v
 		case pathUnlockSlot:
-			hasSlot = true
+			slot = v
 		}
+		prev = k
+		total += int64(len(k) + len(v))
 		plan.entries++
 	}
-	if check == nil || !hasSlot {
-		return plan, fmt.Errorf("%w: the backup has no domain key check or unlock slot; it is not a backup of a provisioned appliance", api.ErrBadRequest)
+	if total > maxRestoreBytes {
+		return plan, fmt.Errorf("%w: the backup holds %d MiB, more than the store takes (%d MiB)", api.ErrBadRequest, total>>20, maxRestoreBytes>>20)
+	}
+	var w keyring.WrappedKey
+	if check == nil || slot == nil || json.Unmarshal(slot, &w) != nil || w.KDF.Validate() != nil {
+		return plan, fmt.Errorf("%w: the backup has no domain key check or no usable unlock slot; it is not a backup of a provisioned appliance", api.ErrBadRequest)
 	}
 	if s != nil {
 		if _, err := s.vault.Open(pathDomainCheck, check); err != nil {
@@ -292,6 +402,29 @@ func (a *Appliance) checkBackup(file io.ReadSeeker, key []byte, s *session) (res
 		}
 	}
 	return plan, nil
+}
+
+// checkEntry checks one entry of a backup, prev being the one before.
+func checkEntry(k string, v []byte, prev string) error {
+	switch {
+	case k <= prev:
+		return fmt.Errorf("%w: the backup's entries are not in key order (%q after %q)", api.ErrBadRequest, k, prev)
+	case !inBackup(k) || (strings.HasPrefix(k, nodeConfigPrefix) && !slices.Contains(portableLocal, strings.TrimPrefix(k, nodeConfigPrefix))):
+		return fmt.Errorf("%w: the backup holds an entry outside the store's backed-up part (%q)", api.ErrBadRequest, k)
+	case len(k)+len(v) > maxEntryBytes:
+		return fmt.Errorf("%w: the backup's entry %q is larger than the store takes", api.ErrBadRequest, k)
+	}
+	return nil
+}
+
+// partial reports whether a partial restore writes key k.
+func partial(k string) bool {
+	for _, p := range partialRestore {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // foreignDomain is the refusal of a partial restore from another domain.
@@ -303,24 +436,15 @@ func (a *Appliance) foreignDomain() error {
 	return fmt.Errorf("%w: the backup comes from another domain (another cluster, or an appliance provisioned separately): its keys are sealed under a domain key %s does not have. Restore it on an Unprovisioned appliance instead (factory reset; in a cluster, restore on one reset node and join the others to it, see docs/backup-restore.md); nothing was restored", api.ErrBadRequest, where)
 }
 
-// errStoreNotEmpty ends the emptiness check of a full restore.
-var errStoreNotEmpty = errors.New("store not empty")
-
-// restoreFull writes the whole backup into the empty store of an
-// Unprovisioned appliance. The unlock slot goes last: until it exists the
-// appliance stays Unprovisioned, so a restore that stops midway never
-// leaves a half-restored Locked appliance; what it wrote is removed again.
+// restoreFull writes the whole backup into the store of an Unprovisioned
+// appliance. Whatever such a store holds outside the node-local part is
+// left over from an interrupted provisioning or restore (there is no
+// unlock slot, so nothing can read it) and is removed first. The unlock
+// slot goes last: until it exists the appliance stays Unprovisioned, so a
+// restore that stops midway never leaves a half-restored Locked appliance;
+// what it wrote is removed again.
 func (a *Appliance) restoreFull(ctx context.Context, file io.ReadSeeker, key []byte, plan restorePlan, systemTime time.Time) error {
-	_, err := a.kv.Scan(ctx, storeRoot, 16, func(e cluster.Entry) error {
-		if inBackup(e.Key) {
-			return errStoreNotEmpty
-		}
-		return nil
-	})
-	if errors.Is(err, errStoreNotEmpty) {
-		return fmt.Errorf("%w: the store already holds data (left by an interrupted provisioning or restore); factory reset the appliance first", api.ErrPrecondition)
-	}
-	if err != nil {
+	if err := a.clearLeftovers(ctx); err != nil {
 		return err
 	}
 	var slot []byte
@@ -335,8 +459,8 @@ func (a *Appliance) restoreFull(ctx context.Context, file io.ReadSeeker, key []b
 		_, err = a.kv.Txn(ctx, []cluster.Cond{cluster.Absent(pathUnlockSlot)}, []cluster.Op{cluster.Put(pathUnlockSlot, slot)})
 	}
 	if err != nil {
-		if uerr := a.unrestore(ctx, file, key); uerr != nil {
-			return fmt.Errorf("restore failed after %d entries: %w; removing them failed too (%v): factory reset the appliance", n, err, uerr)
+		if uerr := a.clearLeftovers(context.WithoutCancel(ctx)); uerr != nil {
+			return fmt.Errorf("restore failed after %d entries: %w; removing them failed too (%v); they are removed at the next provisioning or restore", n, err, uerr)
 		}
 		return fmt.Errorf("restore failed after %d entries, which were removed again: %w", n, err)
 	}
@@ -350,17 +474,49 @@ func (a *Appliance) restoreFull(ctx context.Context, file io.ReadSeeker, key []b
 	return nil
 }
 
+// clearLeftovers deletes every entry an Unprovisioned store should not
+// have: all but node-local entries and heartbeats (see restoreFull). It
+// must only run while Unprovisioned, with a.opMu held.
+func (a *Appliance) clearLeftovers(ctx context.Context) error {
+	var ops []cluster.Op
+	removed := 0
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		if _, err := a.kv.Txn(ctx, nil, ops); err != nil {
+			return err
+		}
+		removed += len(ops)
+		ops = ops[:0]
+		return nil
+	}
+	_, err := a.kv.Scan(ctx, storeRoot, 0, backupPage, func(e cluster.Entry) error {
+		if !inBackup(e.Key) {
+			return nil
+		}
+		ops = append(ops, cluster.Delete(e.Key))
+		if len(ops) == restoreBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("remove the entries an interrupted provisioning or restore left: %w", err)
+	}
+	if removed > 0 {
+		a.log.Warn("removed entries an interrupted provisioning or restore left in the store", "entries", removed)
+	}
+	return nil
+}
+
 // restorePartial writes the backup's users, namespaces and keys into the
 // store, replacing those with the same names; others stay.
 func (a *Appliance) restorePartial(ctx context.Context, file io.ReadSeeker, key []byte, plan restorePlan) error {
-	n, err := a.applyBackup(ctx, file, key, func(k string, _ []byte) bool {
-		for _, p := range partialRestore {
-			if strings.HasPrefix(k, p) {
-				return true
-			}
-		}
-		return false
-	})
+	n, err := a.applyBackup(ctx, file, key, func(k string, _ []byte) bool { return partial(k) })
 	if err != nil {
 		return fmt.Errorf("restore stopped after %d entries, which stay written (run the restore again): %w", n, err)
 	}
@@ -406,34 +562,5 @@ func (a *Appliance) applyBackup(ctx context.Context, file io.ReadSeeker, key []b
 		}
 		ops = append(ops, cluster.Put(k, v))
 		size += len(k) + len(v)
-	}
-}
-
-// unrestore deletes every entry of the backup from the store: the undo of
-// a full restore into an empty store.
-func (a *Appliance) unrestore(ctx context.Context, file io.ReadSeeker, key []byte) error {
-	r, err := readBackup(file, key)
-	if err != nil {
-		return err
-	}
-	ctx = context.WithoutCancel(ctx) // the client may be gone; the undo is not
-	var ops []cluster.Op
-	for {
-		k, _, err := r.Next()
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		if k != "" {
-			ops = append(ops, cluster.Delete(k))
-		}
-		if len(ops) == restoreBatch || (errors.Is(err, io.EOF) && len(ops) > 0) {
-			if _, terr := a.kv.Txn(ctx, nil, ops); terr != nil {
-				return terr
-			}
-			ops = ops[:0]
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
 	}
 }

@@ -29,8 +29,9 @@ const (
 	purposeNodeConfig = "node-config-transfer"
 )
 
-// portableLocal are the node-local entries a backup carries.
-var portableLocal = []string{"tls", "logging", "ntp"}
+// portableLocal are the node-local entries a backup carries, in key order
+// (backups are).
+var portableLocal = []string{"logging", "ntp", "tls"}
 
 // backupNodeConfig returns this node's portable configuration as backup
 // entries, sealed under the domain key of s. A TLS key held in a PKCS#11

@@ -155,6 +155,9 @@ func (a *Appliance) Provision(ctx context.Context, unlockPass, adminPass string,
 	if st, _ := a.State(); st != api.Unprovisioned {
 		return fmt.Errorf("%w: the appliance is %s, not Unprovisioned", api.ErrPrecondition, st)
 	}
+	if err := a.clearLeftovers(ctx); err != nil {
+		return err
+	}
 	domainKey := keyring.NewKey()
 	slot, err := keyring.Wrap(slotUnlock, domainKey, unlockPass, a.kdf)
 	if err != nil {

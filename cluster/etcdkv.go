@@ -91,14 +91,14 @@ func (kv *etcdKV) List(ctx context.Context, prefix string) ([]Entry, error) {
 	return entries, nil
 }
 
-// Scan implements KV.Scan: the first page fixes the revision, the others
-// read at it, each from just after the last key seen.
-func (kv *etcdKV) Scan(ctx context.Context, prefix string, page int, fn func(Entry) error) (int64, error) {
+// Scan implements KV.Scan: the first page fixes the revision (unless rev
+// does), the others read at it, each from just after the last key seen.
+func (kv *etcdKV) Scan(ctx context.Context, prefix string, rev int64, page int, fn func(Entry) error) (int64, error) {
 	if page <= 0 {
 		return 0, fmt.Errorf("scan prefix %q: page size %d, want at least 1", prefix, page)
 	}
 	end := clientv3.GetPrefixRangeEnd(prefix)
-	from, rev := prefix, int64(0)
+	from := prefix
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(page)),
 			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend)}

@@ -281,7 +281,7 @@ func TestScan(t *testing.T) {
 		t.Run(fmt.Sprintf("page %d", page), func(t *testing.T) {
 			var got []string
 			added := false
-			rev, err := kv.Scan(ctx, "/s/", page, func(e Entry) error {
+			rev, err := kv.Scan(ctx, "/s/", 0, page, func(e Entry) error {
 				if string(e.Value) != e.Key {
 					t.Errorf("entry %q has value %q", e.Key, e.Value)
 				}
@@ -307,12 +307,20 @@ func TestScan(t *testing.T) {
 		slices.Sort(want)
 	}
 
+	// At a given revision: the store as it was then.
+	var atFirst []string
+	first, _ := kv.Scan(ctx, "/s/00", 0, 10, func(Entry) error { return nil })
+	mustTxn(t, kv, Put("/s/00-after", []byte("/s/00-after")))
+	if _, err := kv.Scan(ctx, "/s/00", first, 10, func(e Entry) error { atFirst = append(atFirst, e.Key); return nil }); err != nil || len(atFirst) != 1 {
+		t.Errorf("Scan at revision %d: %q, %v; want only /s/00", first, atFirst, err)
+	}
+
 	stop := errors.New("stop")
 	n := 0
-	if _, err := kv.Scan(ctx, "/s/", 3, func(Entry) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+	if _, err := kv.Scan(ctx, "/s/", 0, 3, func(Entry) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 		t.Errorf("Scan with a failing fn: err %v after %d entries, want %v after 1", err, n, stop)
 	}
-	if _, err := kv.Scan(ctx, "/s/", 0, func(Entry) error { return nil }); err == nil {
+	if _, err := kv.Scan(ctx, "/s/", 0, 0, func(Entry) error { return nil }); err == nil {
 		t.Error("Scan with page 0 succeeded")
 	}
 }

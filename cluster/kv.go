@@ -11,11 +11,11 @@ type KV interface {
 	// List returns every entry whose key starts with prefix, sorted by key.
 	List(ctx context.Context, prefix string) ([]Entry, error)
 	// Scan calls fn for every entry whose key starts with prefix, sorted by
-	// key, as of one store revision (which it returns), reading page entries
-	// at a time: memory stays bounded however many entries there are. fn's
-	// error ends the scan and is returned as is. A scan that outlasts the
-	// store's history (an hour) fails.
-	Scan(ctx context.Context, prefix string, page int, fn func(Entry) error) (revision int64, err error)
+	// key, as of store revision rev (0: the current one, which it returns),
+	// reading page entries at a time: memory stays bounded however many
+	// entries there are. fn's error ends the scan and is returned as is. A
+	// scan of a revision older than the store's history (an hour) fails.
+	Scan(ctx context.Context, prefix string, rev int64, page int, fn func(Entry) error) (revision int64, err error)
 	// Txn applies ops atomically if every condition holds; otherwise it changes
 	// nothing and returns an error wrapping ErrConflict. It returns the store
 	// revision of the write. A successful Txn is durable (committed by quorum)

@@ -15,12 +15,16 @@ import (
 type RestoreArgs struct {
 	BackupPassphrase string
 	SystemTime       time.Time // zero: leave the clock alone
+	// Authenticated says the request was admitted as an Administrator (the
+	// appliance was Operational), not anonymously (Unprovisioned); the
+	// backend holds the state to it, since an upload takes a while.
+	Authenticated bool
 }
 
 const (
 	// maxRestoreBody bounds a restore upload: the largest backup the
 	// appliance takes plus room for the arguments.
-	maxRestoreBody = 8<<30 + 1<<20
+	maxRestoreBody = 2<<30 + 1<<20
 	// transferTimeout replaces the server's read timeout for backup
 	// uploads, which take long on slow links.
 	transferTimeout = time.Hour
@@ -94,6 +98,9 @@ func handleRestore(c *call) error {
 		}
 		switch part.FormName() {
 		case "arguments":
+			if args != nil {
+				return fmt.Errorf("%w: more than one arguments part", ErrBadRequest)
+			}
 			if args, err = decodeRestoreArgs(part); err != nil {
 				return err
 			}
@@ -111,6 +118,7 @@ func handleRestore(c *call) error {
 	if args == nil || file == nil {
 		return fmt.Errorf("%w: a restore needs both an arguments part and a backup_file part", ErrBadRequest)
 	}
+	args.Authenticated = c.user.ID != ""
 	if err := c.s.backend.Restore(c.ctx(), *args, file); err != nil {
 		return err
 	}
@@ -147,8 +155,13 @@ type clientReader struct{ r io.Reader }
 
 func (c clientReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%w: the upload ended early or is too large: %v", ErrBadRequest, err)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+	case errors.As(err, &tooLarge):
+		err = fmt.Errorf("%w: the upload is larger than %d bytes", ErrTooLarge, tooLarge.Limit)
+	default:
+		err = fmt.Errorf("%w: the upload ended early: %v", ErrBadRequest, err)
 	}
 	return n, err
 }

@@ -31,6 +31,8 @@ var (
 	ErrAccepted = errors.New("accepted")
 	// ErrUnavailable means the store cannot serve right now (503).
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrTooLarge means an upload is larger than the appliance takes (413).
+	ErrTooLarge = errors.New("request entity too large")
 )
 
 // statusError carries an explicit status from a handler.
@@ -59,6 +61,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, users.ErrNotFound), errors.Is(err, keystore.ErrNotFound), errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, users.ErrExists), errors.Is(err, keystore.ErrExists):

@@ -100,9 +100,9 @@ func (c *Client) Restore(ctx context.Context, args RestoreArgs, r io.Reader) err
 	return nil
 }
 
-// writeRestoreBody writes the multipart body. The arguments come first so
-// that the appliance has the passphrase before the file and can check the
-// file as it streams in, without storing it first.
+// writeRestoreBody writes the multipart body, the arguments first as the
+// reference's clients do (the appliance takes either order: it keeps the
+// file and checks all of it before it restores anything).
 func writeRestoreBody(mw *multipart.Writer, argsJSON []byte, r io.Reader) error {
 	part, err := mw.CreatePart(map[string][]string{
 		"Content-Disposition": {`form-data; name="arguments"`},

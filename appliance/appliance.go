@@ -49,7 +49,9 @@ type Appliance struct {
 	notify  *systemd.Notifier
 	kdf     keyring.KDFParams
 	actions chan action
-	started time.Time
+	// actionMu orders requests for system actions (see FactoryReset).
+	actionMu sync.Mutex
+	started  time.Time
 
 	// Set by boot, released by teardown; read-only while serving.
 	rot    rot.RootOfTrust
@@ -208,6 +210,13 @@ func actionName(act action, ctx context.Context) string {
 // request queues a system action; it is carried out once the current
 // responses are written.
 func (a *Appliance) request(act action) error {
+	a.actionMu.Lock()
+	defer a.actionMu.Unlock()
+	return a.requestLocked(act)
+}
+
+// requestLocked is request with a.actionMu held.
+func (a *Appliance) requestLocked(act action) error {
 	select {
 	case a.actions <- act:
 		return nil

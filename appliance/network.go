@@ -151,14 +151,15 @@ func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
 	if err != nil {
 		return err
 	}
+	undoMove := func() error { return nil }
 	if move != nil {
-		if err := a.startPeerMove(ctx, move); err != nil {
+		if undoMove, err = a.startPeerMove(ctx, move); err != nil {
 			return err
 		}
 	}
 	if err := a.storeNetwork(ctx, c); err != nil {
-		if move != nil {
-			err = fmt.Errorf("%w (the cluster peer address already moved to %s; set a configuration with that address)", err, move.to)
+		if uerr := undoMove(); uerr != nil {
+			err = fmt.Errorf("%w (undoing the peer address move to %s failed too: %v)", err, move.to, uerr)
 		}
 		return err
 	}
@@ -166,6 +167,7 @@ func (a *Appliance) SetNetwork(ctx context.Context, c netcfg.Config) error {
 	a.applyLater(func() {
 		if err := m.Apply(context.Background(), c); err != nil {
 			a.log.Error("the network configuration was not applied; retrying in the background", "err", err)
+			return // the member keeps its listener until the address exists
 		}
 		a.settlePeerListener(context.Background())
 	})

@@ -3,6 +3,8 @@ package appliance
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keywarden/keywarden/appliance/keyring"
@@ -65,7 +67,10 @@ func (a *Appliance) backupNodeConfig(ctx context.Context, s *session) ([]cluster
 // happened, and the node keeps its own configuration.
 func (a *Appliance) importNodeConfig(ctx context.Context) {
 	s := a.currentSession()
-	if s == nil {
+	// Only the node a full restore made (alone, and Unprovisioned until
+	// then) takes the configuration; a member of a cluster keeps its own
+	// identity, which its peers know it by.
+	if s == nil || a.peered.Load() {
 		return
 	}
 	entries, err := a.kv.List(ctx, nodeConfigPrefix)
@@ -87,9 +92,12 @@ func (a *Appliance) applyNodeConfig(ctx context.Context, s *session, entries []c
 	if err != nil {
 		return err
 	}
-	var local, done []cluster.Op
+	var ops []cluster.Op
 	for _, e := range entries {
 		name := strings.TrimPrefix(e.Key, nodeConfigPrefix)
+		if !slices.Contains(portableLocal, name) {
+			return fmt.Errorf("unexpected restored node configuration %q", e.Key)
+		}
 		plain, err := sealer.Open(e.Key, e.Value)
 		if err != nil {
 			return err
@@ -97,16 +105,15 @@ func (a *Appliance) applyNodeConfig(ctx context.Context, s *session, entries []c
 		if name == "tls" {
 			id := new(tlsconf.Identity)
 			if err := id.UnmarshalResolve(plain, a.resolveTLSKey(ctx)); err != nil {
+				clear(plain)
 				return err
 			}
 		}
-		local = append(local, a.local.Put(a.localPath(name), plain))
-		done = append(done, cluster.Delete(e.Key))
+		// Moved and removed in one transaction: never both or neither.
+		ops = append(ops, a.local.Put(a.localPath(name), plain), cluster.Delete(e.Key))
+		clear(plain)
 	}
-	if _, err := a.local.Txn(ctx, nil, local...); err != nil {
-		return err
-	}
-	if _, err := a.kv.Txn(ctx, nil, done); err != nil {
+	if _, err := a.kv.Txn(ctx, nil, ops); err != nil {
 		return err
 	}
 	id, err := a.loadTLS(ctx)

@@ -60,11 +60,35 @@ func (a *Appliance) loadPeerAddress() error {
 		return fmt.Errorf("open the peer address: %w", err)
 	}
 	addr := string(b)
+	if !hostIsLocal(addr) && hostIsLocal(a.cfg.PeerListen) {
+		// A crash between storing the move and storing the network: the
+		// node came back on its old address (its certificate names both).
+		a.log.Warn("the moved peer address is not on this machine; listening on --peer-listen", "moved", addr, "flag", a.cfg.PeerListen)
+		return nil
+	}
 	if addr != a.cfg.PeerListen {
 		a.log.Info("listening for peers on the address a network change moved this node to, not --peer-listen", "peer", addr, "flag", a.cfg.PeerListen)
 	}
 	a.movedPeer.Store(&addr)
 	return nil
+}
+
+// hostIsLocal reports whether the host of hostPort is an address of this
+// machine (of its network namespace).
+func hostIsLocal(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	addrs, err := net.InterfaceAddrs()
+	if ip == nil || err != nil {
+		return false
+	}
+	return slices.ContainsFunc(addrs, func(a net.Addr) bool {
+		n, ok := a.(*net.IPNet)
+		return ok && n.IP.Equal(ip)
+	})
 }
 
 // storePeerAddress makes addr the peer address from now on.
@@ -108,9 +132,9 @@ func (a *Appliance) planPeerMove(ctx context.Context, c netcfg.Config) (*peerMov
 	if !slices.Contains(before.Addresses(), old) || slices.Contains(c.Addresses(), old) {
 		return nil, nil
 	}
-	i := slices.IndexFunc(c.Addresses(), func(n netip.Addr) bool { return n.Is4() == old.Is4() })
+	i := slices.IndexFunc(c.Addresses(), func(n netip.Addr) bool { return n.Is4() == old.Is4() && n.IsGlobalUnicast() })
 	if i < 0 {
-		return nil, fmt.Errorf("%w: this change removes %s, the address the cluster peers reach this node on, and leaves the interface no address of that family to move them to", api.ErrPrecondition, old)
+		return nil, fmt.Errorf("%w: this change removes %s, the address the cluster peers reach this node on, and leaves the interface no global address of that family to move them to", api.ErrPrecondition, old)
 	}
 	to := c.Addresses()[i]
 	mv := &peerMove{from: from, to: net.JoinHostPort(to.String(), port)}
@@ -124,7 +148,8 @@ func (a *Appliance) planPeerMove(ctx context.Context, c netcfg.Config) (*peerMov
 }
 
 // certifyPeerAddress returns the node's TLS identity with a certificate
-// from the cluster's own CA that names to instead of old.
+// from the cluster's own CA that names to as well as old: until the move is
+// complete the member may have to listen on either (a crash midway).
 func (a *Appliance) certifyPeerAddress(ctx context.Context, old, to netip.Addr) (*tlsconf.Identity, error) {
 	s := a.currentSession()
 	if s == nil {
@@ -135,8 +160,7 @@ func (a *Appliance) certifyPeerAddress(ctx context.Context, old, to netip.Addr) 
 		return nil, fmt.Errorf("%w: this node's TLS certificate does not name %s, the address its cluster peers would reach it on, and the cluster cannot certify it: %v. Install a certificate for this node's key that names both addresses (PUT /config/tls/cert.pem) first", api.ErrPrecondition, to, err)
 	}
 	leaf := a.TLS().Certificate().Leaf
-	ips := slices.DeleteFunc(slices.Clone(leaf.IPAddresses), func(ip net.IP) bool { return ip.Equal(old.AsSlice()) })
-	ips = append(ips, to.AsSlice())
+	ips := append(slices.Clone(leaf.IPAddresses), to.AsSlice())
 	chain, err := issuePeerCert(ca, caKey, leaf.PublicKey, leaf.Subject.CommonName, leaf.DNSNames, ips, a.Now())
 	if err != nil {
 		return nil, err
@@ -183,43 +207,59 @@ func (a *Appliance) clusterCAKey(ctx context.Context, s *session) (*x509.Certifi
 
 // startPeerMove does everything a move needs before the network changes:
 // the cluster's record of this member (a node with peers), the certificate
-// and the stored address. A failure undoes what was done.
-func (a *Appliance) startPeerMove(ctx context.Context, mv *peerMove) (err error) {
-	var undo []func() error
+// and the stored address. A failure undoes what was done; so does the
+// returned undo, for a failure after it.
+func (a *Appliance) startPeerMove(ctx context.Context, mv *peerMove) (undo func() error, err error) {
+	var steps []func() error
+	undo = func() error {
+		var errs []error
+		for _, f := range slices.Backward(steps) {
+			errs = append(errs, f())
+		}
+		return errors.Join(errs...)
+	}
 	defer func() {
 		if err != nil {
-			for _, f := range slices.Backward(undo) {
-				if uerr := f(); uerr != nil {
-					err = errors.Join(err, fmt.Errorf("undo: %w", uerr))
-				}
+			if uerr := undo(); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("undo: %w", uerr))
 			}
 		}
 	}()
 	if a.peered.Load() {
 		if err := a.member.UpdatePeerURLs(ctx, a.member.ID(), []string{"https://" + mv.to}); err != nil {
-			return fmt.Errorf("record this member's new peer address in the cluster: %w", err)
+			return nil, fmt.Errorf("record this member's new peer address in the cluster: %w", err)
 		}
-		undo = append(undo, func() error {
-			return a.member.UpdatePeerURLs(context.Background(), a.member.ID(), []string{"https://" + mv.from})
+		steps = append(steps, func() error {
+			uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return a.member.UpdatePeerURLs(uctx, a.member.ID(), []string{"https://" + mv.from})
 		})
 	}
 	if mv.cert != nil {
 		oldID, oldPeer := a.TLS(), a.member.Config().PeerTLS
 		peer := &cluster.PeerTLS{Cert: mv.cert.CertPEM(), Key: oldPeer.Key, CA: oldPeer.CA}
 		if err := a.savePeer(peer); err != nil {
-			return err
+			return nil, err
 		}
-		undo = append(undo, func() error { return a.savePeer(oldPeer) })
+		steps = append(steps, func() error { return a.savePeer(oldPeer) })
 		if err := a.installTLS(ctx, mv.cert); err != nil {
-			return err
+			return nil, err
 		}
-		undo = append(undo, func() error { return a.installTLS(context.Background(), oldID) })
+		steps = append(steps, func() error { return a.installTLS(context.Background(), oldID) })
 	}
+	old := a.movedPeer.Load()
 	if err := a.storePeerAddress(mv.to); err != nil {
-		return err
+		return nil, err
 	}
+	steps = append(steps, func() error {
+		if old == nil {
+			a.movedPeer.Store(nil)
+			return os.Remove(a.path(filePeerAddress))
+		}
+		return a.storePeerAddress(*old)
+	})
 	a.log.Info("the cluster peer address moves with the network change", "from", mv.from, "to", mv.to, "reissuedCertificate", mv.cert != nil)
-	return nil
+	return undo, nil
 }
 
 // peerRestartWait bounds how long settlePeerListener retries: a new IPv6
@@ -228,10 +268,12 @@ const peerRestartWait = 30 * time.Second
 
 // settlePeerListener restarts the store member when it listens for peers
 // elsewhere than the peer address, after a move once the kernel has the new
-// address. a.netMu must be held.
+// address. If the member cannot listen there within peerRestartWait, it
+// goes back to its previous listener, so that it keeps serving. a.netMu
+// must be held.
 func (a *Appliance) settlePeerListener(ctx context.Context) {
-	cfg := a.member.Config()
-	if cfg.PeerTLS == nil || cfg.PeerListen == a.peerListen() {
+	prev := a.member.Config()
+	if prev.PeerTLS == nil || prev.PeerListen == a.peerListen() {
 		return
 	}
 	peer, err := a.loadPeer()
@@ -248,5 +290,8 @@ func (a *Appliance) settlePeerListener(ctx context.Context) {
 			err = nil
 		}
 	}
-	a.log.Error("the store member could not listen for peers on the new address; the node cannot reach its cluster until restarted", "peer", a.peerListen(), "err", err)
+	a.log.Error("the store member could not listen for peers on the new address; it goes back to the previous one, and the node moves at its next start", "peer", a.peerListen(), "err", err)
+	if rerr := a.member.Restart(ctx, prev); rerr != nil {
+		a.log.Error("the store member could not restart on its previous peer address either", "err", rerr)
+	}
 }

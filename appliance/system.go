@@ -147,11 +147,18 @@ func (a *Appliance) SetTLSCertificate(ctx context.Context, pemChain []byte) erro
 	if err := a.installTLS(ctx, id); err != nil {
 		return errors.Join(err, a.savePeer(old.PeerTLS))
 	}
-	if err := a.member.Restart(ctx, a.memberConfig(peer)); err != nil {
+	// The restart must finish whatever the client does: a member left
+	// stopped would take the node out of its cluster.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), peerRestartWait)
+	defer cancel()
+	if err := a.member.Restart(rctx, a.memberConfig(peer)); err != nil {
+		if rerr := a.member.Restart(rctx, old); rerr != nil {
+			a.log.Error("the store member could not restart, neither with the new certificate nor the old one", "err", rerr)
+		}
 		return fmt.Errorf("the certificate is installed, but the store member did not restart with it: %w", err)
 	}
 	a.log.Info("the node's certificate was renewed; the store member presents it to its peers")
-	return a.awaitQuorum(ctx)
+	return a.awaitQuorum(rctx)
 }
 
 // awaitQuorum waits until a restarted store member serves again (it
@@ -271,15 +278,19 @@ func (a *Appliance) Reboot(context.Context) error { return a.request(actReboot) 
 func (a *Appliance) Shutdown(context.Context) error { return a.request(actShutdown) }
 
 // FactoryReset implements api.Backend: a cluster member first leaves its
-// cluster, then the reset runs once the answer is written.
+// cluster, then the reset runs once the answer is written. The action slot
+// is held throughout, so no other system action can slip in between the
+// leave and the reset.
 func (a *Appliance) FactoryReset(ctx context.Context) error {
+	a.actionMu.Lock()
+	defer a.actionMu.Unlock()
 	if len(a.actions) > 0 {
 		return fmt.Errorf("%w: another system action is already in progress", api.ErrPrecondition)
 	}
 	if err := a.leaveCluster(ctx); err != nil {
 		return err
 	}
-	return a.request(actFactoryReset)
+	return a.requestLocked(actFactoryReset)
 }
 
 // leaveCluster removes this node from its cluster, with its heartbeat and
@@ -308,11 +319,24 @@ func (a *Appliance) removeSelf(ctx context.Context, id uint64) error {
 	if err != nil || len(members) <= 1 {
 		return err
 	}
+	// Its entries go first (a removed member can no longer write), and come
+	// back if the removal fails: the node then stays a member as it was.
+	own, err := a.kv.List(ctx, a.localPath(""))
+	if err != nil {
+		return err
+	}
 	ops := []cluster.Op{cluster.DeletePrefix(a.localPath("")), cluster.Delete(statusPrefix + cluster.FormatMemberID(id))}
 	if _, err := a.kv.Txn(ctx, nil, ops); err != nil {
 		return err
 	}
 	if err := a.member.Remove(ctx, id); err != nil {
+		back := make([]cluster.Op, len(own))
+		for i, e := range own {
+			back[i] = cluster.Put(e.Key, e.Value)
+		}
+		if _, perr := a.kv.Txn(context.WithoutCancel(ctx), nil, back); perr != nil {
+			a.log.Error("the node-local entries removed before leaving the cluster could not be written back; restart the node to recreate its TLS identity", "err", perr)
+		}
 		return err
 	}
 	a.log.Warn("left the cluster for a factory reset", "member", cluster.FormatMemberID(id))

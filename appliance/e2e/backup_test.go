@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -258,5 +260,44 @@ func TestClusterBackupRestore(t *testing.T) {
 	sc.gen.ID, sc.id = "after-reset", "after-reset"
 	if _, err := admin1.GenerateKey(ctx, sc.gen); err != nil {
 		t.Fatalf("write on node 1 after node 2 left: %v", err)
+	}
+}
+
+// TestRestoreAdmission holds an anonymous upload open on an Unprovisioned
+// appliance: a second restore meanwhile is refused (one at a time), and
+// once the appliance has been provisioned in between, the first one, though
+// its file is good, is refused: its admission no longer holds.
+func TestRestoreAdmission(t *testing.T) {
+	src := newBackupSource(t, apptest.Start(t, apptest.Options{}))
+	file := src.backup(t, t.TempDir())
+	d := apptest.Start(t, apptest.Options{})
+	anon := d.Client("", "")
+
+	pr, pw := io.Pipe()
+	first := make(chan error, 1)
+	go func() {
+		first <- anon.Restore(context.Background(), client.RestoreArgs{BackupPassphrase: backupPass}, pr)
+	}()
+	if _, err := pw.Write(file[:len(file)/2]); err != nil {
+		t.Fatal(err)
+	}
+	// The first upload is being spooled soon (its first half was sent). A
+	// garbage second file is refused (400) should it get in first.
+	var err error
+	for range 50 {
+		if err = restore(t, anon, backupPass, []byte("garbage")); client.StatusCode(err) == http.StatusConflict {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wantStatus(t, "a second restore while one is uploading", err, http.StatusConflict)
+	provision(t, d)
+	if _, err := pw.Write(file[len(file)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	wantStatus(t, "an anonymous restore that finds the appliance Operational", <-first, http.StatusPreconditionFailed)
+	if _, err := d.Client("admin", adminPass).KeyPublicPEM(apptest.Context(t), "imported"); client.StatusCode(err) != http.StatusNotFound {
+		t.Fatalf("the refused restore wrote keys (%v)", err)
 	}
 }

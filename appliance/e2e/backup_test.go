@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -269,6 +270,13 @@ func TestClusterBackupRestore(t *testing.T) {
 // its file is good, is refused: its admission no longer holds.
 func TestRestoreAdmission(t *testing.T) {
 	src := newBackupSource(t, apptest.Start(t, apptest.Options{}))
+	// Enough keys that most of the file passes the client's buffers while
+	// its end is held back.
+	for i := range 100 {
+		if err := genKey(apptest.Context(t), src.d.Client("admin", adminPass), fmt.Sprintf("pad%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	file := src.backup(t, t.TempDir())
 	d := apptest.Start(t, apptest.Options{})
 	anon := d.Client("", "")
@@ -278,7 +286,8 @@ func TestRestoreAdmission(t *testing.T) {
 	go func() {
 		first <- anon.Restore(context.Background(), client.RestoreArgs{BackupPassphrase: backupPass}, pr)
 	}()
-	if _, err := pw.Write(file[:len(file)/2]); err != nil {
+	held := len(file) - 64
+	if _, err := pw.Write(file[:held]); err != nil {
 		t.Fatal(err)
 	}
 	// The first upload is being spooled soon (its first half was sent). A
@@ -292,7 +301,7 @@ func TestRestoreAdmission(t *testing.T) {
 	}
 	wantStatus(t, "a second restore while one is uploading", err, http.StatusConflict)
 	provision(t, d)
-	if _, err := pw.Write(file[len(file)/2:]); err != nil {
+	if _, err := pw.Write(file[held:]); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close()

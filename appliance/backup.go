@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -409,7 +408,7 @@ func checkEntry(k string, v []byte, prev string) error {
 	switch {
 	case k <= prev:
 		return fmt.Errorf("%w: the backup's entries are not in key order (%q after %q)", api.ErrBadRequest, k, prev)
-	case !inBackup(k) || (strings.HasPrefix(k, nodeConfigPrefix) && !slices.Contains(portableLocal, strings.TrimPrefix(k, nodeConfigPrefix))):
+	case !inBackup(k) || (strings.HasPrefix(k, nodeConfigPrefix) && !portableEntry(k)):
 		return fmt.Errorf("%w: the backup holds an entry outside the store's backed-up part (%q)", api.ErrBadRequest, k)
 	case len(k)+len(v) > maxEntryBytes:
 		return fmt.Errorf("%w: the backup's entry %q is larger than the store takes", api.ErrBadRequest, k)
@@ -478,37 +477,21 @@ func (a *Appliance) restoreFull(ctx context.Context, file io.ReadSeeker, key []b
 // have: all but node-local entries and heartbeats (see restoreFull). It
 // must only run while Unprovisioned, with a.opMu held.
 func (a *Appliance) clearLeftovers(ctx context.Context) error {
-	var ops []cluster.Op
-	removed := 0
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		if _, err := a.kv.Txn(ctx, nil, ops); err != nil {
-			return err
-		}
-		removed += len(ops)
-		ops = ops[:0]
-		return nil
-	}
+	b := txnBatch{kv: a.kv}
 	_, err := a.kv.Scan(ctx, storeRoot, 0, backupPage, func(e cluster.Entry) error {
 		if !inBackup(e.Key) {
 			return nil
 		}
-		ops = append(ops, cluster.Delete(e.Key))
-		if len(ops) == restoreBatch {
-			return flush()
-		}
-		return nil
+		return b.add(ctx, cluster.Delete(e.Key), len(e.Key))
 	})
 	if err == nil {
-		err = flush()
+		err = b.flush(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("remove the entries an interrupted provisioning or restore left: %w", err)
 	}
-	if removed > 0 {
-		a.log.Warn("removed entries an interrupted provisioning or restore left in the store", "entries", removed)
+	if b.written > 0 {
+		a.log.Warn("removed entries an interrupted provisioning or restore left in the store", "entries", b.written)
 	}
 	return nil
 }
@@ -531,36 +514,54 @@ func (a *Appliance) applyBackup(ctx context.Context, file io.ReadSeeker, key []b
 	if err != nil {
 		return 0, err
 	}
-	var ops []cluster.Op
-	size, written := 0, 0
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		if _, err := a.kv.Txn(ctx, nil, ops); err != nil {
-			return err
-		}
-		written += len(ops)
-		ops, size = ops[:0], 0
-		return nil
-	}
+	b := txnBatch{kv: a.kv}
 	for {
 		k, v, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return written, flush()
+			return b.written, b.flush(ctx)
 		}
 		if err != nil { // checked before, so the file changed underneath
-			return written, backupError(err)
+			return b.written, backupError(err)
 		}
-		if !want(k, v) {
-			continue
-		}
-		if len(ops) == restoreBatch || size+len(k)+len(v) > restoreBatchBytes {
-			if err := flush(); err != nil {
-				return written, err
+		if want(k, v) {
+			if err := b.add(ctx, cluster.Put(k, v), len(k)+len(v)); err != nil {
+				return b.written, err
 			}
 		}
-		ops = append(ops, cluster.Put(k, v))
-		size += len(k) + len(v)
 	}
+}
+
+// txnBatch writes operations in transactions of at most restoreBatch
+// operations and restoreBatchBytes, the store's request limits.
+type txnBatch struct {
+	kv      cluster.KV
+	ops     []cluster.Op
+	size    int
+	written int // operations committed
+}
+
+// add queues op, of size bytes, committing the queue first when op would
+// not fit.
+func (b *txnBatch) add(ctx context.Context, op cluster.Op, size int) error {
+	if len(b.ops) == restoreBatch || b.size+size > restoreBatchBytes {
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+	}
+	b.ops = append(b.ops, op)
+	b.size += size
+	return nil
+}
+
+// flush commits what is queued.
+func (b *txnBatch) flush(ctx context.Context) error {
+	if len(b.ops) == 0 {
+		return nil
+	}
+	if _, err := b.kv.Txn(ctx, nil, b.ops); err != nil {
+		return err
+	}
+	b.written += len(b.ops)
+	b.ops, b.size = b.ops[:0], 0
+	return nil
 }

@@ -35,6 +35,12 @@ const (
 // (backups are).
 var portableLocal = []string{"logging", "ntp", "tls"}
 
+// portableEntry reports whether k, under nodeConfigPrefix, names one of the
+// portable node-local entries.
+func portableEntry(k string) bool {
+	return slices.Contains(portableLocal, strings.TrimPrefix(k, nodeConfigPrefix))
+}
+
 // backupNodeConfig returns this node's portable configuration as backup
 // entries, sealed under the domain key of s. A TLS key held in a PKCS#11
 // token cannot move and is left out.
@@ -94,10 +100,10 @@ func (a *Appliance) applyNodeConfig(ctx context.Context, s *session, entries []c
 	}
 	var ops []cluster.Op
 	for _, e := range entries {
-		name := strings.TrimPrefix(e.Key, nodeConfigPrefix)
-		if !slices.Contains(portableLocal, name) {
+		if !portableEntry(e.Key) {
 			return fmt.Errorf("unexpected restored node configuration %q", e.Key)
 		}
+		name := strings.TrimPrefix(e.Key, nodeConfigPrefix)
 		plain, err := sealer.Open(e.Key, e.Value)
 		if err != nil {
 			return err

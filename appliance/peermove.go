@@ -276,22 +276,34 @@ func (a *Appliance) settlePeerListener(ctx context.Context) {
 	if prev.PeerTLS == nil || prev.PeerListen == a.peerListen() {
 		return
 	}
-	peer, err := a.loadPeer()
-	if err == nil && peer == nil {
-		err = errors.New("no peer identity is stored")
-	}
-	for deadline := time.Now().Add(peerRestartWait); err == nil; time.Sleep(time.Second) {
-		if err = a.member.Restart(ctx, a.memberConfig(peer)); err == nil {
-			a.log.Info("listening for cluster peers on the new address", "peer", a.member.PeerURL())
-			return
-		}
-		if time.Now().Before(deadline) && ctx.Err() == nil {
-			a.log.Debug("the store member cannot listen on the new peer address yet; retrying", "err", err)
-			err = nil
-		}
+	err := a.listenOnMovedPeer(ctx)
+	if err == nil {
+		a.log.Info("listening for cluster peers on the new address", "peer", a.member.PeerURL())
+		return
 	}
 	a.log.Error("the store member could not listen for peers on the new address; it goes back to the previous one, and the node moves at its next start", "peer", a.peerListen(), "err", err)
 	if rerr := a.member.Restart(ctx, prev); rerr != nil {
 		a.log.Error("the store member could not restart on its previous peer address either", "err", rerr)
+	}
+}
+
+// listenOnMovedPeer restarts the store member on the peer address, trying
+// again every second for peerRestartWait while the kernel cannot bind it.
+func (a *Appliance) listenOnMovedPeer(ctx context.Context) error {
+	peer, err := a.loadPeer()
+	if err == nil && peer == nil {
+		err = errors.New("no peer identity is stored")
+	}
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(peerRestartWait)
+	for {
+		err := a.member.Restart(ctx, a.memberConfig(peer))
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		a.log.Debug("the store member cannot listen on the new peer address yet; retrying", "err", err)
+		time.Sleep(time.Second)
 	}
 }

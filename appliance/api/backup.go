@@ -76,11 +76,11 @@ func handleRestore(c *call) error {
 		return err
 	}
 	_, params, _ := mime.ParseMediaType(c.r.Header.Get("Content-Type"))
-	if params["boundary"] == "" {
-		return fmt.Errorf("%w: multipart body without a boundary", ErrBadRequest)
+	mr, err := multipartReader(c, params["boundary"], maxRestoreBody)
+	if err != nil {
+		return err
 	}
 	_ = http.NewResponseController(c.w).SetReadDeadline(time.Now().Add(transferTimeout))
-	mr := multipart.NewReader(http.MaxBytesReader(c.w, c.r.Body, maxRestoreBody), params["boundary"])
 	var args *RestoreArgs
 	var file io.ReadSeekCloser
 	defer func() {
@@ -88,32 +88,26 @@ func handleRestore(c *call) error {
 			file.Close()
 		}
 	}()
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: malformed multipart body: %v", ErrBadRequest, err)
-		}
+	err = eachPart(mr, func(part *multipart.Part) error {
+		var err error
 		switch part.FormName() {
 		case "arguments":
 			if args != nil {
 				return fmt.Errorf("%w: more than one arguments part", ErrBadRequest)
 			}
-			if args, err = decodeRestoreArgs(part); err != nil {
-				return err
-			}
+			args, err = decodeRestoreArgs(part)
 		case "backup_file":
 			if file != nil {
 				return fmt.Errorf("%w: more than one backup_file part", ErrBadRequest)
 			}
-			if file, err = c.s.backend.SpoolBackup(c.ctx(), clientReader{part}); err != nil {
-				return err
-			}
+			file, err = c.s.backend.SpoolBackup(c.ctx(), clientReader{part})
 		default:
-			return fmt.Errorf("%w: unexpected multipart part %q (want arguments and backup_file)", ErrBadRequest, part.FormName())
+			err = fmt.Errorf("%w: unexpected multipart part %q (want arguments and backup_file)", ErrBadRequest, part.FormName())
 		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if args == nil || file == nil {
 		return fmt.Errorf("%w: a restore needs both an arguments part and a backup_file part", ErrBadRequest)

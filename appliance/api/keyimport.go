@@ -59,20 +59,13 @@ func decodeImport(c *call, id string) (*keystore.Record, error) {
 // decodePEMImport reads the reference's multipart form: an "arguments" part
 // (JSON) and a "key_file" part (PEM).
 func decodePEMImport(c *call, rec *keystore.Record, boundary string) error {
-	if boundary == "" {
-		return fmt.Errorf("%w: multipart body without a boundary", ErrBadRequest)
+	mr, err := multipartReader(c, boundary, maxMultipart)
+	if err != nil {
+		return err
 	}
-	mr := multipartReader(c, boundary)
 	var args *pemArguments
 	var pemBytes []byte
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: malformed multipart body: %v", ErrBadRequest, err)
-		}
+	err = eachPart(mr, func(part *multipart.Part) error {
 		switch part.FormName() {
 		case "arguments":
 			args = new(pemArguments)
@@ -82,12 +75,17 @@ func decodePEMImport(c *call, rec *keystore.Record, boundary string) error {
 				return fmt.Errorf("%w: malformed arguments part: %s", ErrBadRequest, jsonProblem(err))
 			}
 		case "key_file":
+			var err error
 			if pemBytes, err = io.ReadAll(io.LimitReader(part, maxPEMKey+1)); err != nil || len(pemBytes) > maxPEMKey {
 				return fmt.Errorf("%w: key_file part unreadable or larger than %d bytes", ErrBadRequest, maxPEMKey)
 			}
 		default:
 			return fmt.Errorf("%w: unexpected multipart part %q (want arguments and key_file)", ErrBadRequest, part.FormName())
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if args == nil || pemBytes == nil {
 		return fmt.Errorf("%w: multipart body needs both an arguments part and a key_file part", ErrBadRequest)
@@ -144,8 +142,30 @@ func handleDeleteLabel(c *call) error {
 	return c.noContent()
 }
 
-func multipartReader(c *call, boundary string) *multipart.Reader {
-	return multipart.NewReader(http.MaxBytesReader(c.w, c.r.Body, maxMultipart), boundary)
+// eachPart calls handle for every part of a multipart body; a body that is
+// not well-formed is a bad request.
+func eachPart(mr *multipart.Reader, handle func(*multipart.Part) error) error {
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: malformed multipart body: %v", ErrBadRequest, err)
+		}
+		if err := handle(part); err != nil {
+			return err
+		}
+	}
+}
+
+// multipartReader reads the request's multipart body, of at most limit
+// bytes, split at boundary.
+func multipartReader(c *call, boundary string, limit int64) (*multipart.Reader, error) {
+	if boundary == "" {
+		return nil, fmt.Errorf("%w: multipart body without a boundary", ErrBadRequest)
+	}
+	return multipart.NewReader(http.MaxBytesReader(c.w, c.r.Body, limit), boundary), nil
 }
 
 // maxMultipart bounds a multipart upload as a whole.

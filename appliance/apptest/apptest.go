@@ -104,8 +104,8 @@ type Options struct {
 	StrongKDF bool
 	// Listen is the --listen address; empty means a free loopback port. A
 	// daemon in another network namespace needs one the test can reach
-	// there (then start it with NoWait: the wait polls from the test's own
-	// namespace).
+	// there: through Dial, or (without it) with NoWait, since the start-up
+	// wait then polls from the test's own namespace.
 	Listen string
 	// Spawn starts the prepared command on every (re)start; nil means
 	// cmd.Start. A test starts it from a thread inside another network
@@ -203,14 +203,21 @@ func (d *Daemon) Running() bool {
 	}
 }
 
+// take hands over the running process and its exit channel (nil when
+// stopped): whoever takes it ends it.
+func (d *Daemon) take() (*exec.Cmd, chan error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cmd, done := d.cmd, d.done
+	d.cmd = nil
+	return cmd, done
+}
+
 // Stop sends SIGTERM and fails the test unless the daemon exits cleanly
 // within 5 seconds. It returns how long the shutdown took.
 func (d *Daemon) Stop() time.Duration {
 	d.t.Helper()
-	d.mu.Lock()
-	cmd, done := d.cmd, d.done
-	d.cmd = nil
-	d.mu.Unlock()
+	cmd, done := d.take()
 	if cmd == nil {
 		return 0
 	}
@@ -232,10 +239,7 @@ func (d *Daemon) Stop() time.Duration {
 // waits until the process is gone.
 func (d *Daemon) Kill() {
 	d.t.Helper()
-	d.mu.Lock()
-	cmd, done := d.cmd, d.done
-	d.cmd = nil
-	d.mu.Unlock()
+	cmd, done := d.take()
 	if cmd == nil {
 		return
 	}
